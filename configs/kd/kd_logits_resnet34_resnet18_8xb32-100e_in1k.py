@@ -1,0 +1,20 @@
+# Vanilla logit KD on ImageNet-1k (data/imagenet), torchvision-style ResNet-34 teacher -> ResNet-18 student,
+# mmpretrain's 100-epoch recipe. The teacher checkpoint is mmpretrain's resnet34_8xb32_in1k (download it yourself and
+# set teacher_ckpt; nothing is downloaded at run time).
+_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/default_runtime.py']
+model = dict(
+    _scope_='mmrazor',
+    _delete_=True,
+    type='SingleTeacherDistill',
+    architecture=dict(cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py', pretrained=False),
+    teacher=dict(cfg_path='mmpretrain::resnet/resnet34_8xb32_in1k.py', pretrained=False),
+    teacher_ckpt='checkpoints/resnet34_8xb32_in1k_20210831-f257d4e6.pth',
+    distiller=dict(
+        type='ConfigurableDistiller',
+        student_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+        teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+        distill_losses=dict(loss_kl=dict(type='KLDivergence', tau=1, loss_weight=1)),
+        loss_forward_mappings=dict(loss_kl=dict(
+            preds_S=dict(from_student=True, recorder='fc'), preds_T=dict(from_student=False, recorder='fc')))))
+find_unused_parameters = True
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -1,0 +1,8 @@
+# Teacher for the Cityscapes-layout segmentation demo (train it first):
+#   python tools/train.py configs/kd/pspnet_r18-d8_1xb4-600it_cityscapes-demo.py --work-dir work_dirs/cityscapes_teacher
+_base_ = [
+    '../_base_/models/cityscapes_demo_segmentors.py', '../_base_/datasets/cityscapes_demo_bs4.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/cityscapes_demo_sgd_600it.py'
+]
+default_scope = 'mmseg'
+model = {{_base_.cityscapes_teacher}}

@@ -1,0 +1,19 @@
+"""mmkd_ext: FKD, VRM, KD-Zero, AMD and ACMKD knowledge distillation for MMRazor.
+
+``import mmkd_ext`` (or ``custom_imports=dict(imports=['mmkd_ext'])`` in a config) first applies
+the compatibility layer (:mod:`mmkd_ext.compat`), so MMRazor imports on current torch, then
+registers every mmkd_ext class into the MMRazor / mmpretrain registries.
+"""
+from .version import __version__
+from . import compat
+
+compat.apply()
+
+from . import checks  # noqa: E402  (friendlier errors for MMRazor recorders and logit losses)
+from . import models  # noqa: E402,F401  (shared backbones)
+
+checks.apply()
+
+from . import acmkd, amd, fkd, kd_zero, vrm  # noqa: E402,F401  (one room per method)
+
+__all__ = ['__version__', 'compat', 'checks']

@@ -1,0 +1,1 @@
+"""acmkd: see configs/acmkd/README.md."""

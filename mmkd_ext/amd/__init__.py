@@ -1,0 +1,1 @@
+"""amd: see configs/amd/README.md."""

@@ -1,0 +1,101 @@
+"""Clear errors for the two most common distillation-config mistakes.
+
+MMRazor's own messages for these are cryptic (``AssertionError: "head.fcc" is not in the model.``
+after a long traceback, or a broadcasting error deep inside a loss). :func:`apply` adds a check in
+front of MMRazor's module recorders and of its pairwise (student, teacher) losses; mmkd_ext's own
+losses call the same functions.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Iterable, List
+
+import torch
+from torch import nn
+
+# MMRazor losses whose forward(student, teacher) needs both inputs of the same shape.
+PAIRWISE_LOSSES = ('KLDivergence', 'DKDLoss', 'ChannelWiseDivergence', 'CrossEntropyLoss', 'DISTLoss',
+                   'KDSoftCELoss', 'L1Loss', 'L2Loss', 'MGDLoss')
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 5) -> List[str]:
+    """The candidates most similar to ``name`` (difflib ratio), best first."""
+    return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.4)
+
+
+def check_module_name(model: nn.Module, source: str, role: str = 'recorder source') -> None:
+    """Raise ``KeyError`` naming the model and the closest module names if ``source`` is absent.
+
+    Args:
+        model: the model the name should be found in.
+        source: dotted module name, e.g. ``'head.fc'``.
+        role: what the name is, for the message.
+    """
+    names = [name for name, _ in model.named_modules() if name]
+    if source in names:
+        return
+    hint = close_matches(source, names)
+    suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else (
+        f'; its top-level modules are {[n for n in names if "." not in n]}')
+    raise KeyError(f'{role} {source!r} is not a module of {type(model).__name__}{suggestion}')
+
+
+def check_same_shape(loss_name: str, preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming both shapes when student and teacher outputs differ.
+
+    Args:
+        loss_name: the loss, for the message.
+        preds_S: student output, (N, C) logits or (N, C, H, W) features.
+        preds_T: teacher output of the same kind.
+    """
+    if not (torch.is_tensor(preds_S) and torch.is_tensor(preds_T)) or preds_S.shape == preds_T.shape:
+        return
+    s, t = tuple(preds_S.shape), tuple(preds_T.shape)
+    if preds_S.dim() == 2 and preds_T.dim() == 2:
+        advice = (f'student has {s[1]} classes and teacher {t[1]}: set the same num_classes in both '
+                  'heads (a logit loss compares class by class)')
+    else:
+        advice = ('add a connector in the distiller (e.g. connectors=dict(s_conn=dict('
+                  f"type='ConvModuleConnector', in_channel={s[1]}, out_channel={t[1]}, ...)) and "
+                  "connector='s_conn' on the loss input) so the student feature matches the teacher's")
+    raise ValueError(f'{loss_name}: student input of shape {s} and teacher input of shape {t} differ; {advice}')
+
+
+def _checked_forward(loss_cls: type) -> None:
+    original = loss_cls.forward
+    if getattr(original, '_mmkd_checked', False):
+        return
+
+    @functools.wraps(original)
+    def forward(self, preds_S, preds_T, *args, **kwargs):
+        check_same_shape(loss_cls.__name__, preds_S, preds_T)
+        return original(self, preds_S, preds_T, *args, **kwargs)
+
+    forward._mmkd_checked = True
+    loss_cls.forward = forward
+
+
+def _checked_prepare(recorder_cls: type) -> None:
+    original = recorder_cls.prepare_from_model
+    if getattr(original, '_mmkd_checked', False):
+        return
+
+    @functools.wraps(original)
+    def prepare_from_model(self, model=None):
+        if model is not None:
+            check_module_name(model, self.source, f'{type(self).__name__} source')
+        return original(self, model)
+
+    prepare_from_model._mmkd_checked = True
+    recorder_cls.prepare_from_model = prepare_from_model
+
+
+def apply() -> None:
+    """Install the checks on MMRazor's module recorders and pairwise losses (idempotent)."""
+    from mmrazor.models import losses
+    from mmrazor.models.task_modules.recorder import ModuleInputsRecorder, ModuleOutputsRecorder
+    for recorder_cls in (ModuleOutputsRecorder, ModuleInputsRecorder):
+        _checked_prepare(recorder_cls)
+    for name in PAIRWISE_LOSSES:
+        _checked_forward(getattr(losses, name))

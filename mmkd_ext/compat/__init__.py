@@ -1,0 +1,33 @@
+"""What upstream breaks on current torch, restored in one place (applied by ``import mmkd_ext``).
+
+* :mod:`.torch_quantization`: names MMRazor 1.0.0 imports from torch quantization
+  (open-mmlab/mmrazor#615, #632), so ``import mmrazor.models`` works on torch>=2.
+* :mod:`.checkpoint`: MMEngine checkpoints load with ``weights_only=True`` (torch>=2.6 default)
+  through an exact allow-list, with an explicit per-file opt-in for full unpickling.
+* :mod:`.distributed`: ``--launcher pytorch`` on machines without a GPU (gloo, CPU DDP).
+
+``apply()`` is idempotent; ``APPLIED`` lists what was patched in this process.
+"""
+from typing import List
+
+from . import checkpoint, torch_quantization
+
+APPLIED: List[str] = []
+_done = False
+
+
+def apply() -> List[str]:
+    """Apply every compatibility patch once; must run before ``mmrazor.models`` is imported.
+
+    Returns:
+        Human-readable names of what was restored or replaced.
+    """
+    global _done
+    if not _done:
+        APPLIED.extend(torch_quantization.apply())
+        APPLIED.extend(checkpoint.apply())
+        _done = True
+    return APPLIED
+
+
+__all__ = ['apply', 'APPLIED', 'checkpoint', 'torch_quantization']

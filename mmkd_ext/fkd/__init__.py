@@ -1,0 +1,1 @@
+"""fkd: see configs/fkd/README.md."""

@@ -1,0 +1,1 @@
+"""kd_zero: see configs/kd_zero/README.md."""

@@ -1,0 +1,1 @@
+"""vrm: see configs/vrm/README.md."""

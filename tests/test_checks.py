@@ -1,0 +1,47 @@
+"""Clear errors for a wrong recorder source and for student/teacher shape mismatches."""
+import pytest
+import torch
+from mmrazor.registry import MODELS
+
+from mmkd_ext.checks import check_same_shape
+
+
+def classifier(num_classes):
+    return dict(_scope_='mmpretrain', type='ImageClassifier', backbone=dict(type='CIFARResNet', arch='resnet8'),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=64))
+
+
+def kd(source='head.fc', student_classes=4, teacher_classes=4):
+    return dict(
+        type='SingleTeacherDistill', architecture=classifier(student_classes), teacher=classifier(teacher_classes),
+        distiller=dict(
+            type='ConfigurableDistiller',
+            student_recorders=dict(fc=dict(type='ModuleOutputs', source=source)),
+            teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+            distill_losses=dict(loss_kl=dict(type='KLDivergence', tau=4)),
+            loss_forward_mappings=dict(loss_kl=dict(
+                preds_S=dict(from_student=True, recorder='fc'), preds_T=dict(from_student=False, recorder='fc')))))
+
+
+def test_wrong_recorder_source_names_the_model_and_close_matches():
+    with pytest.raises(KeyError) as err:
+        MODELS.build(kd(source='head.fcc'))
+    msg = str(err.value)
+    assert "'head.fcc' is not a module of ImageClassifier" in msg
+    assert "did you mean 'head.fc'" in msg
+
+
+def test_logits_of_different_class_counts_name_both_shapes():
+    from mmpretrain.structures import DataSample
+    algo = MODELS.build(kd(student_classes=4, teacher_classes=7))
+    samples = [DataSample().set_gt_label(0) for _ in range(2)]
+    with pytest.raises(ValueError) as err:
+        algo.loss(torch.randn(2, 3, 32, 32), samples)
+    msg = str(err.value)
+    assert 'KLDivergence' in msg and '(2, 4)' in msg and '(2, 7)' in msg and 'num_classes' in msg
+
+
+def test_feature_shape_mismatch_suggests_a_connector():
+    with pytest.raises(ValueError, match='ConvModuleConnector'):
+        check_same_shape('ChannelWiseDivergence', torch.zeros(1, 8, 4, 4), torch.zeros(1, 16, 4, 4))
