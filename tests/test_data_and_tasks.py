@@ -21,7 +21,7 @@ def test_digits_are_read_by_mmpretrain_custom_dataset(digits_root):
     val = CustomDataset(data_root=digits_root, data_prefix='val', pipeline=[])
     assert (len(train), len(val)) == (300, 500)
     assert train.CLASSES == tuple(str(i) for i in range(10))
-    assert sorted({train.get_gt_label(i) for i in range(len(train))}) == list(range(10))
+    assert sorted(set(train.get_gt_labels().tolist())) == list(range(10))
 
 
 def test_shapes_are_read_by_mmdet_coco_dataset(shapes_root):
@@ -58,13 +58,24 @@ def _losses(log_text, key):
     return [float(v) for v in re.findall(rf'{re.escape(key)}: ([0-9.]+)', log_text)]
 
 
-def build_and_train(config, work_dir, options):
+def build_and_train(config, work_dir, options, sharpen=None):
+    """Train ``config`` with a random teacher and only the distillation loss, on fixed data.
+
+    ``sharpen`` names a teacher module whose weights are scaled up so that the random teacher's outputs are peaked
+    (a freshly initialised head gives near-uniform logits, which leave nothing to distil).
+    """
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(options)
     cfg.work_dir = str(work_dir)
-    cfg.model.teacher_ckpt = None  # a random teacher: the test is about the pipeline, not accuracy
+    cfg.model.teacher_ckpt = None  # the test is about the pipeline, not about accuracy
+    cfg.model.calculate_student_loss = False  # so the distillation loss alone drives the student
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     runner = Runner.from_cfg(cfg)
+    teacher = runner.model.teacher
+    teacher.init_weights()
+    teacher._is_init = True  # keep the weights below through Runner.train()'s init_weights()
+    if sharpen:
+        teacher.get_submodule(sharpen).weight.data.mul_(30)
     runner.train()
     log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log')).read()
     return runner, log
@@ -75,7 +86,7 @@ def test_classification_kd_trains_evaluates_and_the_distill_loss_falls(tmp_path,
     runner, log = build_and_train(CLS_KD, tmp_path, {
         'train_dataloader.dataset.pipeline': [dict(type='LoadImageFromFile'), dict(type='PackInputs')],
         'train_dataloader.sampler.shuffle': False, 'train_dataloader.batch_size': 150,
-        'train_cfg.max_epochs': 4, 'train_cfg.val_interval': 4})
+        'train_cfg.max_epochs': 4, 'train_cfg.val_interval': 4}, sharpen='head.fc')
     losses = _losses(log, 'distill.loss_kl')
     assert len(losses) == 8 and losses[-1] < losses[0]
     assert 'accuracy/top1' in log and 'teacher.accuracy/top1' in log
@@ -88,6 +99,7 @@ def test_detection_kd_trains_and_evaluates_with_coco_metric(tmp_path, shapes_roo
         'train_dataloader.dataset.pipeline': fixed, 'train_dataloader.sampler.shuffle': False,
         'train_dataloader.dataset.indices': 8, 'val_dataloader.dataset.indices': 8,
         'train_cfg.max_epochs': 6, 'train_cfg.val_interval': 6,
+        'model.architecture.test_cfg.score_thr': 0.0, 'model.teacher.test_cfg.score_thr': 0.0,  # untrained heads
         'param_scheduler': [dict(type='ConstantLR', factor=1.0, by_epoch=False)]})
     losses = _losses(log, 'distill.loss_cwd_fpn0')
     assert len(losses) == 6 and losses[-1] < losses[0]
@@ -99,7 +111,7 @@ def test_segmentation_kd_trains_and_evaluates_with_iou_metric(tmp_path, cityscap
     runner, log = build_and_train(SEG_KD, tmp_path, {
         'train_dataloader.dataset.pipeline': fixed, 'train_dataloader.sampler.shuffle': False,
         'train_dataloader.dataset.indices': 4, 'train_cfg.max_iters': 6, 'train_cfg.val_interval': 6, 'val_dataloader.dataset.indices': 3,
-        'param_scheduler': [dict(type='ConstantLR', factor=1.0, by_epoch=False)]})
+        'param_scheduler': [dict(type='ConstantLR', factor=1.0, by_epoch=False)]}, sharpen='decode_head.conv_seg')
     losses = _losses(log, 'distill.loss_cwd')
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert 'mIoU' in log

@@ -1,5 +1,5 @@
 # FPN feature distillation for detection with MMRazor's own pieces: FpnTeacherDistill (the teacher runs backbone +
-# neck only) and ChannelWiseDivergence (Shu et al., ICCV 2021) on the five FPN levels.
+# neck only) and ChannelWiseDivergence (Shu et al., ICCV 2021) on FPN levels P3-P6 (P7 is 1x1 on 128-pixel images: no spatial distribution to match).
 # Teacher: configs/kd/retinanet_r18_1xb8-12e_shapes.py.
 _base_ = [
     '../_base_/models/shapes_retinanets.py', '../_base_/datasets/shapes_coco_bs8.py',
@@ -14,13 +14,13 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         type='ConfigurableDistiller',
-        student_recorders={f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv') for i in range(5)},
-        teacher_recorders={f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv') for i in range(5)},
-        distill_losses={f'loss_cwd_fpn{i}': dict(type='ChannelWiseDivergence', tau=1, loss_weight=5) for i in range(5)},
+        student_recorders={f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv') for i in range(4)},
+        teacher_recorders={f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv') for i in range(4)},
+        distill_losses={f'loss_cwd_fpn{i}': dict(type='ChannelWiseDivergence', tau=1, loss_weight=5) for i in range(4)},
         loss_forward_mappings={
             f'loss_cwd_fpn{i}': dict(
                 preds_S=dict(from_student=True, recorder=f'fpn{i}'),
-                preds_T=dict(from_student=False, recorder=f'fpn{i}')) for i in range(5)
+                preds_T=dict(from_student=False, recorder=f'fpn{i}')) for i in range(4)
         }))
 find_unused_parameters = True
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
