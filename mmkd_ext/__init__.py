@@ -4,13 +4,15 @@
 the compatibility layer (:mod:`mmkd_ext.compat`), so MMRazor imports on current torch, then
 registers every mmkd_ext class into the MMRazor / mmpretrain registries.
 """
-from .version import __version__
 from . import compat
+from .version import __version__
 
 compat.apply()
 
-from . import checks  # noqa: E402  (friendlier errors for MMRazor recorders and logit losses)
-from . import models  # noqa: E402,F401  (shared backbones)
+from . import (
+    checks,  # noqa: E402  (friendlier errors for MMRazor recorders and logit losses)
+    models,  # noqa: E402,F401  (shared backbones)
+)
 
 checks.apply()
 

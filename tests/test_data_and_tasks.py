@@ -3,10 +3,10 @@ import os.path as osp
 import re
 
 import pytest
+from conftest import config_path
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import config_path
 from mmkd_ext.data_checks import check_dataset_roots
 from mmkd_ext.demo_data import DemoDataMissing
 
@@ -36,8 +36,8 @@ def test_shapes_are_read_by_mmdet_coco_dataset(shapes_root):
 
 def test_scenes_are_read_by_mmseg_cityscapes_dataset(cityscapes_root):
     import numpy as np
-    from PIL import Image
     from mmseg.datasets import CityscapesDataset
+    from PIL import Image
     ds = CityscapesDataset(data_root=cityscapes_root, data_prefix=dict(
         img_path='leftImg8bit/val', seg_map_path='gtFine/val'), pipeline=[])
     assert len(ds) == 20
@@ -110,7 +110,8 @@ def test_segmentation_kd_trains_and_evaluates_with_iou_metric(tmp_path, cityscap
     fixed = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'), dict(type='PackSegInputs')]
     runner, log = build_and_train(SEG_KD, tmp_path, {
         'train_dataloader.dataset.pipeline': fixed, 'train_dataloader.sampler.shuffle': False,
-        'train_dataloader.dataset.indices': 4, 'train_cfg.max_iters': 6, 'train_cfg.val_interval': 6, 'val_dataloader.dataset.indices': 3,
+        'train_dataloader.dataset.indices': 4, 'train_cfg.max_iters': 6, 'train_cfg.val_interval': 6,
+        'val_dataloader.dataset.indices': 3,
         'param_scheduler': [dict(type='ConstantLR', factor=1.0, by_epoch=False)]}, sharpen='decode_head.conv_seg')
     losses = _losses(log, 'distill.loss_cwd')
     assert len(losses) == 6 and losses[-1] < losses[0]

@@ -9,9 +9,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmkd_ext  # noqa: E402,F401
 from mmengine.runner import Runner  # noqa: E402
 
+import mmkd_ext  # noqa: E402,F401
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
 from mmkd_ext.launch import add_common_args, load_config  # noqa: E402
 

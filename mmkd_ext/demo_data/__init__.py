@@ -11,7 +11,7 @@
 """
 from .classification import make_digits
 from .detection import make_shapes_coco
-from .layout import check_layout, DemoDataMissing
+from .layout import DemoDataMissing, check_layout
 from .segmentation import make_cityscapes_scenes
 
 __all__ = ['make_digits', 'make_shapes_coco', 'make_cityscapes_scenes', 'check_layout', 'DemoDataMissing']

@@ -8,9 +8,9 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from conftest import ROOT, config_path
 from mmengine.logging import HistoryBuffer
 
-from conftest import ROOT, config_path
 from mmkd_ext.compat.checkpoint import TRUSTED_ENV, load_checkpoint_file, restricted_getattr
 
 STUDENT = config_path('kd', 'resnet8_1xb32-30e_digits.py')
@@ -66,7 +66,8 @@ def test_checkpoint_loads_as_teacher_ckpt_in_a_kd_config(trained, tmp_path):
     work, _ = trained
     teacher_ckpt = osp.join(work, 'epoch_2.pth')
     # the KD config's teacher is resnet20; train with a resnet8 teacher so the checkpoint fits it
-    log = run_tool('tools/train.py', KD, '--work-dir', str(tmp_path), '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}',
+    log = run_tool('tools/train.py', KD, '--work-dir', str(tmp_path), '--cfg-options',
+                   f'model.teacher_ckpt={teacher_ckpt}',
                    'model.teacher.backbone.arch=resnet8', 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=150',
                    'train_cfg.val_interval=1')
     assert f'Loads checkpoint by local backend from path: {teacher_ckpt}' in log
