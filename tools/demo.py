@@ -46,7 +46,10 @@ def format_table(rows, student_mean):
 
 
 def run_seeds(name, config, ctx, cfg_options=None, note=''):
-    results = [train_config(config, ctx.work_dir(name, s), cfg_options, seed=s) for s in ctx.seeds]
+    results = []
+    for seed in ctx.seeds:
+        results.append(train_config(config, ctx.work_dir(name.split(' ')[0], seed), cfg_options, seed=seed))
+        print(f'[demo]   seed {seed}: top-1 {results[-1].accuracy:.2f} % in {results[-1].wall_s:.0f} s', flush=True)
     return DemoRow(name, [r.accuracy for r in results], sum(r.wall_s for r in results), note)
 
 
@@ -57,6 +60,7 @@ def main(argv=None):
     quick = dict(train_cfg=dict(max_epochs=3, val_interval=3)) if args.quick else {}
     print(f'[demo] training the teacher (resnet20) on 300 images, work dir {args.work_dir}', flush=True)
     teacher = train_config(TEACHER, osp.join(args.work_dir, 'teacher'), quick, seed=0)
+    print(f'[demo]   teacher top-1 {teacher.accuracy:.2f} % in {teacher.wall_s:.0f} s', flush=True)
     ckpt = osp.join(teacher.work_dir, f"epoch_{3 if args.quick else 30}.pth")
     ctx = DemoContext(args.work_dir, ckpt, teacher.accuracy, args.seeds, quick=args.quick)
     rows = [DemoRow('teacher resnet20 (0.27 M params)', [teacher.accuracy], teacher.wall_s, 'seed 0')]

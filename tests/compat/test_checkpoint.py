@@ -107,3 +107,9 @@ def test_getattr_is_only_allowed_on_history_buffer_statistics(tmp_path):
     assert restricted_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError):
         restricted_getattr(HistoryBuffer, '__init__')
+
+
+def test_tools_test_evaluates_the_saved_checkpoint(trained):
+    work, _ = trained
+    log = run_tool('tools/test.py', STUDENT, osp.join(work, 'epoch_2.pth'), '--work-dir', osp.join(work, 'test'))
+    assert 'Epoch(test)' in log and 'accuracy/top1' in log
