@@ -1,0 +1,119 @@
+"""``ACMKDHook``: epoch bookkeeping, weakest-student re-ranking and per-student best checkpoints.
+
+- before every training epoch it tells the algorithm the epoch (teacher-attention pre-training,
+  SSD start ``n``);
+- after every validation (``rank_by='val'``, the default) or training epoch (``rank_by='train'``,
+  running training accuracy) it re-ranks the students and sets the weakest (paper Sec. III-C,
+  "dynamically"; [R] METHODS.md 3.5);
+- after every validation it writes ``best_<student>.pth`` (a standalone mmpretrain checkpoint of
+  that student) whenever the student reaches its best accuracy so far;
+- it keeps the weakest student and the best accuracies in checkpoints, so ``--resume`` continues.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Dict, Optional
+
+import torch
+from mmengine.dist import all_reduce, is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from ..registry import HOOKS
+from .export import plain_cfg, save_student
+from .ranking import select_weakest
+
+
+def _algorithm(runner):
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if not hasattr(model, 'student_names'):
+        raise TypeError(f'ACMKDHook works with ACMKDDistill, not {type(model).__name__}')
+    return model
+
+
+@HOOKS.register_module()
+class ACMKDHook(Hook):
+    """Schedule state, weakest-student ranking and best-student export for :class:`ACMKDDistill`.
+
+    Args:
+        metric: validation metric ranking the students (prefixed by student name in the metrics).
+        rank_by: ``'val'`` (latest validation accuracy) or ``'train'`` (running training accuracy of
+            the epoch, all-reduced across processes).
+        save_best: write ``best_<student>.pth`` standalone checkpoints.
+        out_dir: where they go (default: the work dir).
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, metric: str = 'accuracy/top1', rank_by: str = 'val', save_best: bool = True,
+                 out_dir: Optional[str] = None) -> None:
+        if rank_by not in ('val', 'train'):
+            raise ValueError(f"rank_by={rank_by!r}; use 'val' or 'train'")
+        self.metric, self.rank_by, self.save_best, self.out_dir = metric, rank_by, save_best, out_dir
+        self.best: Dict[str, float] = {}
+
+    def before_train(self, runner) -> None:
+        model = _algorithm(runner)
+        model.set_total_epochs(runner.max_epochs)
+        print_log(f'ACMKD: students {model.student_names}; second-stage distillation from epoch '
+                  f'{model.ssd_start_epoch} (0-based), students ranked by {self.rank_by} {self.metric}',
+                  logger='current')
+
+    def before_train_epoch(self, runner) -> None:
+        _algorithm(runner).set_epoch(runner.epoch)
+
+    def after_train_epoch(self, runner) -> None:
+        model = _algorithm(runner)
+        accs = model.train_accuracies(reset=True)
+        if self.rank_by == 'train':
+            self._rerank(runner, model, self._reduce(accs, model))
+
+    @staticmethod
+    def _reduce(accs: Dict[str, Optional[float]], model) -> Dict[str, Optional[float]]:
+        names = [n for n in model.student_names]
+        values = torch.tensor([accs[n] if accs[n] is not None else float('nan') for n in names], dtype=torch.float64)
+        all_reduce(values, op='mean')
+        return {n: (None if torch.isnan(v) else float(v)) for n, v in zip(names, values)}
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        if not metrics:
+            return
+        model = _algorithm(runner)
+        accs = {n: metrics.get(f'{n}.{self.metric}') for n in model.student_names}
+        if self.rank_by == 'val':
+            self._rerank(runner, model, accs)
+        if self.save_best:
+            self._save_best(runner, model, accs)
+
+    def _rerank(self, runner, model, accs: Dict[str, Optional[float]]) -> None:
+        previous = model.weakest
+        model.weakest = select_weakest(accs, model.student_names, previous)
+        shown = {n: (round(a, 2) if a is not None else None) for n, a in accs.items()}
+        print_log(f'ACMKD: {self.rank_by} {self.metric} {shown} -> weakest student {model.weakest!r}'
+                  f'{"" if model.weakest == previous else f" (was {previous!r})"}', logger='current')
+        runner.message_hub.update_info('acmkd_weakest', model.weakest)
+
+    def _save_best(self, runner, model, accs: Dict[str, Optional[float]]) -> None:
+        out_dir = self.out_dir or runner.work_dir
+        for name, acc in accs.items():
+            if acc is None or acc <= self.best.get(name, float('-inf')):
+                continue
+            self.best[name] = float(acc)
+            if is_main_process():
+                path = osp.join(out_dir, f'best_{name}.pth')
+                epoch = runner.message_hub.get_info('epoch')
+                save_student(model, name, path, meta={'epoch': epoch, self.metric: float(acc)})
+                print_log(f'ACMKD: new best {name} {self.metric}={acc:.2f}, saved {path}', logger='current')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = _algorithm(runner)
+        checkpoint.setdefault('meta', {})['acmkd'] = dict(
+            weakest=model.weakest, best=dict(self.best),
+            student_cfgs={n: plain_cfg(c) for n, c in model.student_cfgs.items()})
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('meta', {}).get('acmkd')
+        if state:
+            _algorithm(runner).weakest = state.get('weakest')
+            self.best = dict(state.get('best', {}))
