@@ -80,6 +80,9 @@ def train_config(config: str, work_dir: str, cfg_options: Optional[dict] = None,
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.val_loop.run()
+    if metrics is None:  # MMRazor's SingleTeacherDistillValLoop returns nothing; RuntimeInfoHook kept them
+        metrics = {key[len('val/'):]: buffer.current() for key, buffer in runner.message_hub.log_scalars.items()
+                   if key.startswith('val/')}
     wall = time.perf_counter() - start
     return TrainResult(top1(metrics), wall, work_dir, {k: float(v) for k, v in metrics.items()})
 
