@@ -2,7 +2,7 @@
 
     python tools/demo.py [--seeds 0 1 2] [--methods fkd vrm kd_zero amd acmkd] [--work-dir work_dirs/demo]
 
-Generates the demo data if missing, trains the teacher (resnet20), the student (resnet8) without distillation and
+Generates the demo data if missing, trains the teacher (resnet20), the student (resnet8x0.5) without distillation and
 with vanilla logit KD, then each method's row (``mmkd_ext/<method>/demo.py``), and prints top-1 accuracy (mean and
 std over seeds) and wall time. Low-data regime: 300 training images, 500 validation images.
 """
@@ -64,8 +64,8 @@ def main(argv=None):
     ckpt = osp.join(teacher.work_dir, f"epoch_{3 if args.quick else 30}.pth")
     ctx = DemoContext(args.work_dir, ckpt, teacher.accuracy, args.seeds, quick=args.quick)
     rows = [DemoRow('teacher resnet20 (0.27 M params)', [teacher.accuracy], teacher.wall_s, 'seed 0')]
-    print('[demo] student resnet8 without distillation', flush=True)
-    rows.append(run_seeds('student resnet8 (0.08 M params)', STUDENT, ctx, quick))
+    print('[demo] student resnet8x0.5 without distillation', flush=True)
+    rows.append(run_seeds('student resnet8x0.5 (0.02 M params)', STUDENT, ctx, quick))
     student_mean = rows[-1].mean
     print('[demo] student with vanilla logit KD', flush=True)
     rows.append(run_seeds('vanilla KD (KL, tau=4)', KD, ctx, dict(model=dict(teacher_ckpt=ckpt), **quick)))

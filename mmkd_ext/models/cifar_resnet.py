@@ -3,7 +3,7 @@
 These are the networks of the CRD benchmark (Tian et al., ICLR 2020) that the VRM, KD-Zero and
 AMD papers report on CIFAR-100: a 3x3 stem, three stages of BasicBlocks with ``(depth - 2) / 6``
 blocks each, and ``stage_channels`` of (16, 32, 64), or (64, 128, 256) with a 32-channel stem for
-the "x4" variants. mmpretrain's ``ResNet_CIFAR`` is the ImageNet ResNet with a CIFAR stem, a much
+the "x4" variants; ``resnet8x0.5`` (ours) halves resnet8's widths for the digits demo. mmpretrain's ``ResNet_CIFAR`` is the ImageNet ResNet with a CIFAR stem, a much
 larger network, so it is not a substitute.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ ARCHS = {
     'resnet56': (56, 16, (16, 32, 64)),
     'resnet110': (110, 16, (16, 32, 64)),
     'resnet8x4': (8, 32, (64, 128, 256)),
+    'resnet8x0.5': (8, 8, (8, 16, 32)),  # ours: the half-width resnet8 of the digits demo (0.02 M parameters)
     'resnet32x4': (32, 32, (64, 128, 256)),
 }
 
