@@ -1,1 +1,11 @@
-"""amd: see configs/amd/README.md."""
+"""AMD: automatic multi-step distillation through pruned teacher assistants (see configs/amd/README.md).
+
+Importing this package registers ``AMDDistill`` (MMRazor MODELS), ``AMDCandidatesValLoop`` (LOOPS) and the
+``AMDPrunedBackbone`` builder of exported models (mmpretrain / mmseg MODELS).
+"""
+from . import algorithm, export, loops  # noqa: F401  (registration)
+from .algorithm import AMDDistill
+from .loops import AMDCandidatesValLoop
+from .pruner import AMDPruner
+
+__all__ = ['AMDDistill', 'AMDCandidatesValLoop', 'AMDPruner']

@@ -1,0 +1,353 @@
+"""The AMD chain teacher -> TA -> student as resumable stages (supp. Algorithm 1, METHODS.md §1.5-1.7).
+
+Stages (each writes its outputs under ``work_dir/<stage>/`` and is recorded in ``work_dir/amd_state.json``
+only when it finished, so a killed run restarts at the stage it was in; training stages resume from
+their last MMEngine checkpoint):
+
+1. ``importance``: rank the teacher's structures (supp. Eq. 3 gradients, or filter L1 norms for CNNs).
+2. ``joint_i`` (i = 1..numTA): joint optimisation of all candidates with scale <= the current teacher's.
+3. ``select_i``: validation accuracy per candidate, NPSD, selection rule, PNG plot.
+4. ``final``: the last iteration of Algorithm 1 (teacher = selected TA, target included), or a fixed
+   student distilled from the TA (supp. Table 7).
+5. ``export``: selected TA and final student as physically smaller models with configs.
+
+The AMD config is an ordinary MMEngine config whose ``model`` is an :class:`AMDDistill` and whose
+``amd`` dict holds the chain settings (see ``configs/amd/``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import os.path as osp
+import time
+from typing import Callable, Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner, load_checkpoint
+
+from ..registry import MODELS
+from .bn_stats import load_bn_stats
+from .flops import candidate_scales, example_inputs, measure_flops
+from .importance import estimate_importance, task_loss_per_sample
+from .loops import candidate_accuracies, scale_key
+from .pruner import AMDPruner, load_scores
+from .selection import npsd, plot_selection, select
+
+AMD_DEFAULTS = dict(
+    student_scale=0.15,  # [P] ViT-Base_15% (Tables 1, 2, 5)
+    num_candidates=9,  # [P] m = 9 (Table 5)
+    num_ta=1,  # [P] Algorithm 1 default
+    importance=dict(criterion='gradient', granularity='sample', max_samples=2048, l1_greedy=True),
+    selection=dict(rule='lambda_tradeoff', lam=0.2, npsd_threshold=0.2, metric='accuracy/top1', metric_scale=0.01),
+    final_student=None,  # None: the target-scale sub-network (ViT); a model config: fixed student (Table 7)
+    final_feature_modules=None,
+    final_connector_channels=None,
+    joint_train_cfg=dict(),
+    final_train_cfg=dict(),
+    teacher_accuracy=None,
+)
+
+
+def amd_settings(cfg: Config) -> dict:
+    """``cfg.amd`` merged over :data:`AMD_DEFAULTS` (nested dicts merged one level deep)."""
+    out = copy.deepcopy(AMD_DEFAULTS)
+    for k, v in dict(cfg.get('amd', {})).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k].update(v)
+        else:
+            out[k] = v
+    unknown = set(out) - set(AMD_DEFAULTS)
+    if unknown:
+        raise KeyError(f'unknown amd settings {sorted(unknown)}; known: {sorted(AMD_DEFAULTS)}')
+    return out
+
+
+def resolve_model_cfg(model_cfg: dict) -> dict:
+    """A model config as a plain dict; MMRazor's ``dict(cfg_path='mmseg::...')`` form is loaded."""
+    model_cfg = copy.deepcopy(dict(model_cfg))
+    if 'cfg_path' not in model_cfg:
+        return model_cfg
+    loaded = Config.fromfile(model_cfg['cfg_path'])
+    out = dict(loaded.model.to_dict())
+    if model_cfg.get('pretrained') is False:
+        out.pop('pretrained', None)
+        if isinstance(out.get('backbone'), dict):
+            out['backbone'].pop('init_cfg', None)
+    scope = loaded.get('default_scope')
+    if scope and '_scope_' not in out:
+        out['_scope_'] = scope
+    return out
+
+
+class StageState:
+    """``amd_state.json``: finished stages and their outputs (written atomically)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.data: Dict[str, dict] = {}
+        if osp.exists(path):
+            with open(path) as f:
+                self.data = json.load(f)
+
+    def done(self, stage: str) -> bool:
+        return stage in self.data
+
+    def record(self, stage: str, outputs: dict) -> None:
+        self.data[stage] = outputs
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(self.data, f, indent=2)
+        os.replace(tmp, self.path)
+
+
+class AMDPipeline:
+    """Run the AMD stages of one config.
+
+    Args:
+        cfg: the AMD config (``model`` = AMDDistill, ``amd`` = chain settings).
+        work_dir: root of all stage outputs.
+        log: a ``print``-like callable for progress lines.
+    """
+
+    def __init__(self, cfg: Config, work_dir: str, log: Callable[[str], None] = print) -> None:
+        if cfg.model.get('type') not in ('AMDDistill', 'mmrazor.AMDDistill'):
+            raise ValueError(f"an AMD config needs model.type='AMDDistill', got {cfg.model.get('type')!r}")
+        self.cfg, self.work_dir, self.log = cfg, work_dir, log
+        self.amd = amd_settings(cfg)
+        self.scales = candidate_scales(self.amd['student_scale'], self.amd['num_candidates'])
+        self.target = self.scales[-1]
+        os.makedirs(work_dir, exist_ok=True)
+        self.state = StageState(osp.join(work_dir, 'amd_state.json'))
+
+    # orchestration ------------------------------------------------------------------------------
+    def stage_names(self) -> List[str]:
+        names = ['importance']
+        for i in range(1, self.amd['num_ta'] + 1):
+            names += [f'joint_{i}', f'select_{i}']
+        return names + ['final', 'export']
+
+    def run(self, until: Optional[str] = None) -> dict:
+        """Run every unfinished stage in order (up to and including ``until``); returns the state."""
+        names = self.stage_names()
+        if until is not None and until not in names:
+            raise ValueError(f'unknown stage {until!r}; stages are {names}')
+        for name in names:
+            if self.state.done(name):
+                self.log(f'[amd] stage {name}: done before, skipped')
+            else:
+                start = time.perf_counter()
+                self.log(f'[amd] stage {name}: running')
+                outputs = self._run_stage(name)
+                outputs['wall_s'] = time.perf_counter() - start
+                self.state.record(name, outputs)
+            if name == until:
+                break
+        return self.state.data
+
+    def _run_stage(self, name: str) -> dict:
+        if name == 'importance':
+            return self.stage_importance()
+        kind, _, idx = name.partition('_')
+        if kind == 'joint':
+            return self.stage_joint(int(idx))
+        if kind == 'select':
+            return self.stage_select(int(idx))
+        if name == 'final':
+            return self.stage_final()
+        return self.stage_export()
+
+    # helpers ------------------------------------------------------------------------------------
+    def _dir(self, stage: str) -> str:
+        path = osp.join(self.work_dir, stage)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def _pruner_cfg(self) -> dict:
+        return dict(self.cfg.model.get('pruner') or {})
+
+    def _build(self, model_cfg: dict, ckpt: Optional[str]) -> torch.nn.Module:
+        model = MODELS.build(resolve_model_cfg(model_cfg))
+        if ckpt:
+            load_checkpoint(model, ckpt, map_location='cpu')
+        return model
+
+    def _current_teacher(self, iteration: int) -> tuple:
+        """(teacher scale, weights of the weight-shared network) entering ``iteration``."""
+        if iteration == 1:
+            return 1.0, self.cfg.model.teacher_ckpt
+        prev = self.state.data[f'select_{iteration - 1}']
+        return prev['selected_scale'], self.state.data[f'joint_{iteration - 1}']['student']
+
+    def _train(self, stage: str, model_updates: dict, train_cfg: dict) -> tuple:
+        """Train the AMDDistill config with ``model_updates`` in ``work_dir/stage``; resumes a killed run."""
+        cfg = copy.deepcopy(self.cfg)
+        for key, value in model_updates.items():  # replace, do not merge (ConfigDict.update merges dicts)
+            cfg.model[key] = copy.deepcopy(value)
+        cfg.pop('amd', None)
+        cfg.work_dir = self._dir(stage)
+        cfg.train_cfg.update(train_cfg)
+        cfg.experiment_name = f'amd_{stage}_{time.time_ns()}'
+        if osp.exists(osp.join(cfg.work_dir, 'last_checkpoint')):
+            cfg.resume, cfg.load_from = True, None
+            self.log(f'[amd] stage {stage}: resuming from the last checkpoint')
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        metrics = {k[4:]: float(v.current()) for k, v in runner.message_hub.log_scalars.items()
+                   if k.startswith('val/')}
+        if not metrics:  # killed after the last epoch's checkpoint: nothing was validated in this process
+            metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        student = osp.join(cfg.work_dir, 'student.pth')
+        torch.save({'state_dict': model.architecture.state_dict(), 'bn_stats': model.bn_stats()}, student)
+        return metrics, student
+
+    # stages -------------------------------------------------------------------------------------
+    def stage_importance(self) -> dict:
+        """Importance scores of the teacher's units (supp. Eq. 3) or filter L1 norms (Li et al.)."""
+        imp = self.amd['importance']
+        teacher = self._build(self.cfg.model.teacher, self.cfg.model.teacher_ckpt)
+        pruner = AMDPruner(teacher, **self._pruner_cfg())
+        if imp['criterion'] == 'l1':
+            scores = pruner.l1_scores(teacher, greedy_scale=self.target if imp['l1_greedy'] else None)
+        elif imp['criterion'] == 'gradient':
+            loader = Runner.build_dataloader(copy.deepcopy(imp.get('dataloader') or self.cfg.train_dataloader))
+            teacher.train()  # [R] train() mode (METHODS.md §1.3)
+            scores = estimate_importance(
+                pruner.masks, loader, lambda b: task_loss_per_sample(teacher, teacher.data_preprocessor(b, False)),
+                imp['granularity'], imp['max_samples'])
+        else:
+            raise ValueError(f"amd.importance.criterion must be 'gradient' or 'l1', got {imp['criterion']!r}")
+        pruner.set_scores(scores)
+        if not pruner.check_nested(self.scales):
+            raise RuntimeError('candidate masks are not nested; this is a bug in the ranking')
+        path = osp.join(self._dir('importance'), 'scores.pth')
+        torch.save({'scores': scores, 'scope': pruner.scope}, path)
+        reached = {scale_key(s): pruner.solve(s).scale for s in self.scales}
+        return dict(scores=path, reached_scales=reached, teacher_flops=pruner.cost.total)
+
+    def stage_joint(self, iteration: int) -> dict:
+        """Joint optimisation of the candidates <= the current teacher's scale (supp. Algorithm 1)."""
+        t_scale, weights = self._current_teacher(iteration)
+        if iteration > 1 and t_scale <= self.target + 1e-9:  # the chain already reached the student
+            return dict(self.state.data[f'joint_{iteration - 1}'], skipped=True)
+        scales = [s for s in self.scales if s < t_scale - 1e-9] or [self.target]
+        updates = dict(scales=scales, teacher_scale=t_scale, teacher_ckpt=weights, student_ckpt=weights,
+                       importance_file=self.state.data['importance']['scores'])
+        metrics, student = self._train(f'joint_{iteration}', updates, dict(self.amd['joint_train_cfg']))
+        return dict(scales=scales, teacher_scale=t_scale, metrics=metrics, student=student)
+
+    def stage_select(self, iteration: int) -> dict:
+        """Per-candidate accuracy, NPSD and the selection rule; a PNG plot with the chosen TA."""
+        sel = self.amd['selection']
+        joint = self.state.data[f'joint_{iteration}']
+        if joint.get('skipped'):
+            return dict(self.state.data[f'select_{iteration - 1}'], skipped=True)
+        scales = joint['scales']
+        acc = [a * sel['metric_scale'] for a in candidate_accuracies(joint['metrics'], scales, sel['metric'])]
+        student_acc = None
+        if sel['rule'] == 'oracle':
+            student_acc = [self._oracle_student(iteration, s) for s in scales]
+        k = select(sel['rule'], scales, acc, sel['lam'], sel['npsd_threshold'], student_acc, self.target)
+        teacher_acc = self.amd['teacher_accuracy']
+        png = plot_selection(osp.join(self._dir(f'select_{iteration}'), 'selection.png'), scales, acc, k,
+                             teacher_acc * sel['metric_scale'] if teacher_acc is not None else None,
+                             title=f'AMD iteration {iteration}: {sel["rule"]}')
+        out = dict(scales=scales, accuracies=acc, npsd=npsd(scales, acc) if len(scales) > 1 else [],
+                   selected_index=k, selected_scale=scales[k], rule=sel['rule'], plot=png)
+        if student_acc is not None:
+            out['oracle_student_accuracies'] = student_acc
+        with open(osp.join(self._dir(f'select_{iteration}'), 'selection.json'), 'w') as f:
+            json.dump(out, f, indent=2)
+        self.log(f'[amd] selected TA scale {scales[k]:.3f} (accuracy {acc[k]:.4f}) by {sel["rule"]}')
+        return out
+
+    def _final_updates(self, ta_scale: float, weights: str) -> dict:
+        """AMDDistill settings of the last chain iteration for a TA of ``ta_scale``."""
+        updates = dict(teacher_scale=ta_scale, teacher_ckpt=weights,
+                       importance_file=self.state.data['importance']['scores'])
+        if self.amd['final_student'] is None:
+            updates.update(scales=[s for s in self.scales if s <= ta_scale + 1e-9], student_ckpt=weights)
+        else:  # fixed hand-designed student (supp. Table 7, METHODS.md §1.9 [R])
+            updates.update(architecture=self.amd['final_student'], scales=None, student_ckpt=None)
+            if self.amd['final_feature_modules'] is not None:
+                updates.update(feature_modules=self.amd['final_feature_modules'],
+                               teacher_feature_modules=self.cfg.model.get('feature_modules', ()))
+            if self.amd['final_connector_channels'] is not None:
+                updates['connector_channels'] = self.amd['final_connector_channels']
+        return updates
+
+    def _oracle_student(self, iteration: int, ta_scale: float) -> float:
+        """Manual selection baseline (supp. §4): distil the student from candidate ``ta_scale``."""
+        joint = self.state.data[f'joint_{iteration}']
+        stage = f'oracle_{iteration}_{scale_key(ta_scale)}'
+        if not self.state.done(stage):
+            metrics, student = self._train(stage, self._final_updates(ta_scale, joint['student']),
+                                           dict(self.amd['final_train_cfg']))
+            self.state.record(stage, dict(metrics=metrics, student=student))
+        return self._student_accuracy(self.state.data[stage]['metrics']) * self.amd['selection']['metric_scale']
+
+    def _student_accuracy(self, metrics: dict) -> float:
+        metric = self.amd['selection']['metric']
+        key = f'{scale_key(self.target)}/{metric}'
+        return float(metrics[key] if key in metrics and self.amd['final_student'] is None else metrics[metric])
+
+    def stage_final(self) -> dict:
+        """Last iteration of Algorithm 1: the TA teaches; the target (or fixed) student is trained."""
+        n = self.amd['num_ta']
+        ta_scale = self.state.data[f'select_{n}']['selected_scale']
+        weights = self.state.data[f'joint_{n}']['student']
+        if ta_scale <= self.target + 1e-9 and self.amd['final_student'] is None:
+            self.log('[amd] the target itself was selected: the joint network already holds the student')
+            metrics = self.state.data[f'joint_{n}']['metrics']
+            return dict(metrics=metrics, student=weights, student_accuracy=self._student_accuracy(metrics),
+                        ta_scale=ta_scale, trained=False)
+        oracle = self.state.data.get(f'oracle_{n}_{scale_key(ta_scale)}')
+        if oracle is not None:  # the oracle already distilled the student from this TA
+            metrics, student = oracle['metrics'], oracle['student']
+        else:
+            metrics, student = self._train('final', self._final_updates(ta_scale, weights),
+                                           dict(self.amd['final_train_cfg']))
+        return dict(metrics=metrics, student=student, student_accuracy=self._student_accuracy(metrics),
+                    ta_scale=ta_scale, trained=True)
+
+    def stage_export(self) -> dict:
+        """Export the selected TA and the final student as physically pruned standard models."""
+        from .export import export_pruned
+        n = self.amd['num_ta']
+        out_dir = self._dir('export')
+        arch_cfg = resolve_model_cfg(self.cfg.model.architecture)
+        scores = load_scores(self.state.data['importance']['scores'])
+        extra = self._export_extra()
+        result = {}
+        jobs = [('ta', self.state.data[f'joint_{n}']['student'], self.state.data[f'select_{n}']['selected_scale'])]
+        if self.amd['final_student'] is None:
+            jobs.append(('student', self.state.data['final']['student'], self.target))
+        for name, weights, scale in jobs:
+            model = self._build(arch_cfg, weights)
+            load_bn_stats(model, torch.load(weights, map_location='cpu', weights_only=True).get('bn_stats', {}), scale)
+            pruner = AMDPruner(model, **self._pruner_cfg())
+            pruner.set_scores(scores)
+            widths = pruner.densify(model, scale)
+            flops = measure_flops(model, example_inputs(self._pruner_cfg()['input_shape'])).total()
+            params = sum(p.numel() for p in model.parameters())
+            files = export_pruned(model, arch_cfg, widths, out_dir, name,
+                                  self._pruner_cfg().get('ffn_granularity', 'neuron'), extra)
+            result[name] = dict(files, scale=scale, flops=int(flops), params=int(params),
+                                measured_scale=float(flops) / pruner.reference_flops)
+        if self.amd['final_student'] is not None:
+            model = self._build(self.amd['final_student'], self.state.data['final']['student'])
+            path = osp.join(out_dir, 'student.pth')
+            torch.save({'state_dict': model.state_dict()}, path)
+            result['student'] = dict(checkpoint=path, params=int(sum(p.numel() for p in model.parameters())))
+        return result
+
+    def _export_extra(self) -> dict:
+        """Data, evaluation and runtime settings an exported config needs to be tested on its own."""
+        keys = ('val_dataloader', 'val_evaluator', 'test_dataloader', 'test_evaluator', 'env_cfg')
+        extra = {k: copy.deepcopy(self.cfg[k]) for k in keys if k in self.cfg}
+        scope = resolve_model_cfg(self.cfg.model.architecture).get('_scope_', 'mmpretrain')
+        extra.update(default_scope=scope, val_cfg=dict(), test_cfg=dict(),
+                     custom_imports=dict(imports=['mmkd_ext'], allow_failed_imports=False))
+        return extra

@@ -1,0 +1,88 @@
+"""Every AMD config loads, and its AMDDistill builds (real-data ones at a small input size, random weights)."""
+
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmkd_ext.amd.flops import candidate_scales
+from mmkd_ext.amd.pipeline import AMDPipeline
+from mmkd_ext.amd.pruning import find_units
+from mmkd_ext.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, "configs", "amd", "amd_*.py")))
+# config -> (units of the teacher, input used here to keep the FLOPs trace cheap)
+EXPECTED = {
+    "amd_vit-base_vit-base-p15_16xb8-100e_cifar100.py": (24, (3, 64, 64)),
+    "amd_resnet56_resnet20_1xb64-240e_cifar100.py": (27, (3, 32, 32)),
+    "amd_deeplabv3-r101_deeplabv3-r101-p15_4xb2-80k_cityscapes-512x1024.py": (66, (3, 64, 64)),
+    "amd_resnet20_resnet20-p30_1xb32-6e_digits.py": (9, (3, 32, 32)),
+    "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py": (8, (3, 128, 256)),
+}
+
+
+def test_every_config_is_covered():
+    assert sorted(osp.basename(c) for c in CONFIGS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[osp.basename(c) for c in CONFIGS])
+def test_config_builds_amd_distill(path, tmp_path):
+    cfg = Config.fromfile(path)
+    units, shape = EXPECTED[osp.basename(path)]
+    assert cfg.model.scales == pytest.approx(candidate_scales(cfg.amd.student_scale, cfg.amd.num_candidates))
+    AMDPipeline(cfg, str(tmp_path / "work"))  # validates the amd settings
+    model_cfg = cfg.model.to_dict()
+    model_cfg.update(teacher_ckpt=None, student_ckpt=None, scales=model_cfg["scales"][:1])
+    model_cfg["pruner"]["input_shape"] = shape
+    torch.manual_seed(0)
+    teacher = MODELS.build(model_cfg["teacher"])
+    found = find_units(teacher)
+    assert len(found) == units
+    if found[0].kind != "channel":  # transformers need gradient scores from the importance stage
+        scores = str(tmp_path / "scores.pth")
+        torch.save({"scores": {u.name: torch.rand(u.size) for u in found}}, scores)
+        model_cfg["importance_file"] = scores
+    algo = MODELS.build(model_cfg)
+    assert algo.pruner.solve(model_cfg["scales"][0]).scale <= model_cfg["scales"][0] + 0.02
+
+
+def test_segmentation_train_step_on_demo_scenes(tmp_path, cityscapes_root):
+    """One joint step of the segmentation demo config: pixel CE, pixel KL and stage MSE of 3 candidates."""
+    from mmengine.optim import OptimWrapper
+    from mmengine.runner import Runner
+
+    cfg = Config.fromfile(
+        osp.join(ROOT, "configs", "amd", "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py")
+    )
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / "teacher.pth")
+    torch.save({"state_dict": MODELS.build(cfg.model.teacher).state_dict()}, ckpt)
+    model_cfg = cfg.model.to_dict()
+    model_cfg["teacher_ckpt"] = ckpt
+    algo = MODELS.build(model_cfg).train()
+    loader_cfg = cfg.train_dataloader.to_dict()
+    loader_cfg.update(batch_size=2, sampler=dict(type="DefaultSampler", shuffle=False))
+    batch = next(iter(Runner.build_dataloader(loader_cfg)))
+    log = algo.train_step(batch, OptimWrapper(torch.optim.AdamW(algo.architecture.parameters(), lr=1e-4)))
+    assert set(log) == {"loss", "loss_ce", "loss_logit", "loss_feat"}
+    assert all(torch.isfinite(v) for v in log.values()) and float(log["loss_ce"]) > 0
+
+
+def test_segmentation_export_rebuilds_the_pruned_segmentor_from_its_config(images):
+    from mmkd_ext.amd.export import pruned_model_config
+    from mmkd_ext.amd.pruner import AMDPruner
+
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'amd', 'pspnet_r18_1xb4-600it_cityscapes-demo.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    pruner = AMDPruner(model, (3, 32, 64), flops_scope='backbone')
+    pruner.set_scores(pruner.l1_scores(model))
+    pruner.apply(0.5)
+    masked = model(images)
+    widths = pruner.densify(model, 0.5)
+    rebuilt = MODELS.build(pruned_model_config(cfg.model.to_dict(), widths)).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    assert torch.allclose(rebuilt(images), masked, atol=1e-5)

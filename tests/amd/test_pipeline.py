@@ -1,0 +1,173 @@
+"""tools/amd/run.py: the stages, resume after a kill, and the exported models (METHODS.md §1.7)."""
+
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+
+from mmkd_ext.amd.bn_stats import load_bn_stats
+from mmkd_ext.amd.pruner import AMDPruner, load_scores
+from mmkd_ext.registry import MODELS
+
+from .conftest import INPUT
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def config_path(*parts):
+    return osp.join(ROOT, "configs", *parts)
+
+
+DEMO = config_path("amd", "amd_resnet20_resnet20-p30_1xb32-6e_digits.py")
+
+TINY = """
+_base_ = [{demo!r}]
+_net = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{{{_base_._preprocessor}}}},
+            backbone=dict(type='CIFARResNet', arch='resnet8'), neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10, in_channels=64))
+model = dict(architecture=_net, teacher=_net, teacher_ckpt={ckpt!r})
+amd = dict(student_scale=0.4, num_candidates=3, joint_train_cfg=dict(max_epochs={epochs}, val_interval=1),
+           final_train_cfg=dict(max_epochs=1, val_interval=1),
+           selection=dict(rule='npsd_threshold', npsd_threshold=-1.0))  # picks the largest TA: final trains
+train_dataloader = dict(dataset=dict(indices=16), batch_size=16)
+val_dataloader = dict(dataset=dict(indices=20))
+log_level = 'WARNING'
+"""
+
+
+def _write_config(tmp_path, ckpt, epochs):
+    path = tmp_path / f"amd_tiny_{epochs}.py"
+    path.write_text(TINY.format(demo=DEMO, ckpt=ckpt, epochs=epochs))
+    return str(path)
+
+
+@pytest.fixture
+def teacher_ckpt(tmp_path, digits_root):
+    cfg = Config.fromfile(_write_config(tmp_path, "unused", 1))
+    torch.manual_seed(0)
+    teacher = MODELS.build(cfg.model.teacher)
+    path = str(tmp_path / "teacher.pth")
+    torch.save({"state_dict": teacher.state_dict()}, path)
+    return path
+
+
+def _run(config, work_dir, *extra):
+    from tools.amd.run import main
+
+    return main([config, "--work-dir", work_dir, *extra])
+
+
+def test_stages_resume_after_a_kill_and_export_matches_masked_model(tmp_path, teacher_ckpt, capsys):
+    work = str(tmp_path / "work")
+    state = _run(_write_config(tmp_path, teacher_ckpt, 1), work, "--until", "joint_1")
+    assert list(state) == ["importance", "joint_1"]
+    scores_mtime = osp.getmtime(state["importance"]["scores"])
+    # a kill after joint_1 saved its checkpoint but before the stage was recorded, restarted with 2 epochs
+    with open(osp.join(work, "amd_state.json")) as f:
+        saved = json.load(f)
+    saved.pop("joint_1")
+    with open(osp.join(work, "amd_state.json"), "w") as f:
+        json.dump(saved, f)
+    state = _run(_write_config(tmp_path, teacher_ckpt, 2), work)
+    out = capsys.readouterr().out
+    assert "stage importance: done before, skipped" in out
+    assert "stage joint_1: resuming from the last checkpoint" in out
+    assert osp.getmtime(state["importance"]["scores"]) == scores_mtime
+    assert osp.exists(osp.join(work, "joint_1", "epoch_2.pth"))
+    assert list(state) == ["importance", "joint_1", "select_1", "final", "export"]
+    assert state["select_1"]["selected_index"] == 0 and state["final"]["trained"]
+    assert osp.exists(state["select_1"]["plot"])
+
+    # the exported student (weights removed) computes what the masked joint network computes
+    cfg = Config.fromfile(config_path("amd", "amd_resnet20_resnet20-p30_1xb32-6e_digits.py"))
+    exported_cfg = Config.fromfile(state["export"]["student"]["config"])
+    exported = MODELS.build(exported_cfg.model)
+    load_checkpoint(exported, state["export"]["student"]["checkpoint"], map_location="cpu")
+    masked = MODELS.build(Config.fromfile(_write_config(tmp_path, teacher_ckpt, 1)).model.architecture)
+    ckpt = load_checkpoint(masked, state["final"]["student"], map_location="cpu")
+    assert load_bn_stats(masked, ckpt["bn_stats"], 0.4)  # the candidate's private BN statistics
+    pruner = AMDPruner(masked, INPUT)
+    pruner.set_scores(load_scores(state["importance"]["scores"]))
+    pruner.apply(0.4)
+    x = torch.randn(2, *INPUT)
+    exported.eval(), masked.eval()
+    assert torch.allclose(exported(x), masked(x), atol=1e-5)
+    n_exported = sum(p.numel() for p in exported.parameters())
+    assert n_exported == state["export"]["student"]["params"] < sum(p.numel() for p in masked.parameters())
+    assert cfg.model.type == "AMDDistill"
+
+
+def test_unknown_stage_is_a_clear_error(tmp_path, teacher_ckpt):
+    with pytest.raises(ValueError, match="unknown stage"):
+        _run(_write_config(tmp_path, teacher_ckpt, 1), str(tmp_path / "w"), "--until", "distill")
+
+
+FIXED = """
+_base_ = [{tiny!r}]
+amd = dict(num_candidates=2, selection=dict(rule='oracle'), final_student={{{{_base_._net}}}},
+           final_feature_modules=['backbone.layer3'])
+model = dict(feature_modules=['backbone.layer3'])
+"""
+
+
+def test_fixed_student_with_oracle_selection_distils_from_every_candidate(tmp_path, teacher_ckpt):
+    tiny = _write_config(tmp_path, teacher_ckpt, 1)
+    path = tmp_path / "amd_fixed.py"
+    path.write_text(FIXED.format(tiny=tiny))
+    state = _run(str(path), str(tmp_path / "work"), "--until", "final")
+    oracle = [k for k in state if k.startswith("oracle_1_")]
+    assert len(oracle) == 2  # supp. §4: one distilled student per candidate
+    accs = [state[k]["metrics"]["accuracy/top1"] / 100 for k in oracle]
+    assert state["select_1"]["oracle_student_accuracies"] == pytest.approx(accs)
+    assert state["select_1"]["selected_index"] == accs.index(max(accs))
+    assert state["final"]["student"] == state[oracle[state["select_1"]["selected_index"]]]["student"]
+
+
+VIT = """
+_base_ = [{tiny!r}]
+_vit = dict(_delete_=True, _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{{{_base_._preprocessor}}}},
+            backbone=dict(type='VisionTransformer', img_size=32, patch_size=8,
+                          arch=dict(embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64)),
+            neck=None, head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=32))
+model = dict(architecture=_vit, teacher=_vit, teacher_ckpt={ckpt!r}, logit_module='head.layers.head',
+             feature_modules=['backbone.layers.0', 'backbone.layers.1'])
+amd = dict(student_scale=0.6, importance=dict(criterion='gradient', granularity='sample', max_samples=8))
+"""
+
+
+def test_gradient_importance_stage_scores_every_vit_structure(tmp_path, digits_root):
+    tiny = _write_config(tmp_path, "unused", 1)
+    cfg_path = tmp_path / "amd_vit.py"
+    cfg_path.write_text(VIT.format(tiny=tiny, ckpt="TEACHER"))
+    torch.manual_seed(0)
+    teacher = MODELS.build(Config.fromfile(str(cfg_path)).model.teacher)
+    ckpt = str(tmp_path / "vit.pth")
+    torch.save({"state_dict": teacher.state_dict()}, ckpt)
+    cfg_path.write_text(VIT.format(tiny=tiny, ckpt=ckpt))
+    state = _run(str(cfg_path), str(tmp_path / "work"), "--until", "importance")
+    scores = load_scores(state["importance"]["scores"])
+    assert sorted(scores) == [
+        "backbone.layers.0.attn",
+        "backbone.layers.0.ffn",
+        "backbone.layers.1.attn",
+        "backbone.layers.1.ffn",
+    ]
+    assert scores["backbone.layers.0.attn"].shape == (4,) and scores["backbone.layers.1.ffn"].shape == (64,)
+    assert all(bool((s >= 0).all()) and float(s.sum()) > 0 for s in scores.values())
+    assert all(abs(v - s) < 0.05 for v, s in zip(state["importance"]["reached_scales"].values(), [0.8667, 0.7333, 0.6]))
+
+
+def test_two_teacher_assistants_shrink_the_teacher_each_iteration(tmp_path, teacher_ckpt):
+    tiny = _write_config(tmp_path, teacher_ckpt, 1)
+    path = tmp_path / 'amd_two_ta.py'
+    path.write_text(f'_base_ = [{tiny!r}]\namd = dict(num_ta=2)\n')
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'select_2')
+    # npsd_threshold=-1 picks the largest candidate: T(1.0) -> TA1(0.8) -> TA2(0.6) -> student(0.4)
+    assert state['joint_1']['scales'] == pytest.approx([0.8, 0.6, 0.4])
+    assert state['select_1']['selected_scale'] == pytest.approx(0.8)
+    assert state['joint_2']['teacher_scale'] == pytest.approx(0.8)
+    assert state['joint_2']['scales'] == pytest.approx([0.6, 0.4])
+    assert state['select_2']['selected_scale'] == pytest.approx(0.6)
