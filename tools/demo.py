@@ -14,6 +14,8 @@ import os.path as osp
 import sys
 import time
 
+import torch
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmkd_ext  # noqa: E402,F401
@@ -31,6 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('--methods', nargs='*', default=list(ROOMS), choices=list(ROOMS))
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--quick', action='store_true', help='a few epochs only (smoke test of the pipeline)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch intra-op threads; 1 is fastest for these tiny models on a 2-core CPU')
     return parser.parse_args(argv)
 
 
@@ -55,6 +59,7 @@ def run_seeds(name, config, ctx, cfg_options=None, note=''):
 
 def main(argv=None):
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     make_digits('data/demo/digits')
     quick = dict(train_cfg=dict(max_epochs=3, val_interval=3)) if args.quick else {}
