@@ -1,7 +1,9 @@
 # Vanilla logit KD on ImageNet-1k (data/imagenet), torchvision-style ResNet-34 teacher -> ResNet-18 student,
 # mmpretrain's 100-epoch recipe. The teacher checkpoint is mmpretrain's resnet34_8xb32_in1k (download it yourself and
 # set teacher_ckpt; nothing is downloaded at run time).
-_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/default_runtime.py']
+_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']  # brings ImageNet data, schedule and runtime
+default_scope = 'mmrazor'
+custom_imports = dict(imports=['mmkd_ext'], allow_failed_imports=False)
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
