@@ -3,7 +3,8 @@
 These are the networks of the CRD benchmark (Tian et al., ICLR 2020) that the VRM, KD-Zero and
 AMD papers report on CIFAR-100: a 3x3 stem, three stages of BasicBlocks with ``(depth - 2) / 6``
 blocks each, and ``stage_channels`` of (16, 32, 64), or (64, 128, 256) with a 32-channel stem for
-the "x4" variants; ``resnet8x0.5`` (ours) halves resnet8's widths for the digits demo. mmpretrain's ``ResNet_CIFAR`` is the ImageNet ResNet with a CIFAR stem, a much
+the "x4" variants; ``resnet8x0.5`` (ours) halves resnet8's widths for the
+digits demo. mmpretrain's ``ResNet_CIFAR`` is the ImageNet ResNet with a CIFAR stem, a much
 larger network, so it is not a substitute.
 """
 from __future__ import annotations

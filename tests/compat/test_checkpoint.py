@@ -65,10 +65,11 @@ def test_resume_continues_from_the_saved_epoch(trained):
 def test_checkpoint_loads_as_teacher_ckpt_in_a_kd_config(trained, tmp_path):
     work, _ = trained
     teacher_ckpt = osp.join(work, 'epoch_2.pth')
-    # the KD config's teacher is resnet20; train with a resnet8 teacher so the checkpoint fits it
+    # the KD config's teacher is resnet20; use the student's architecture so the checkpoint fits it
     log = run_tool('tools/train.py', KD, '--work-dir', str(tmp_path), '--cfg-options',
                    f'model.teacher_ckpt={teacher_ckpt}',
-                   'model.teacher.backbone.arch=resnet8', 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=150',
+                   'model.teacher.backbone.arch=resnet8x0.5', 'model.teacher.head.in_channels=32',
+                   'train_cfg.max_epochs=1', 'train_dataloader.batch_size=150',
                    'train_cfg.val_interval=1')
     assert f'Loads checkpoint by local backend from path: {teacher_ckpt}' in log
     assert 'distill.loss_kl' in log

@@ -1,0 +1,246 @@
+"""From a genome to a real MMRazor distillation: the distiller config, and the short proxy run that scores it.
+
+:func:`distiller_cfg` turns a genome plus the model's knowledge sources into a ``ConfigurableDistiller``
+dict (recorders, 1x1 connector, ``KDZeroLoss``); the search and the final distillation use the same
+function. :class:`ProxyEvaluator` trains the student with it for a fraction of the schedule with an
+MMEngine ``Runner`` (METHODS.md 2.5 ``evaluate``) and computes the fitness terms on a validation split.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os.path as osp
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.runner import Runner
+
+from .fitness import fitness_terms
+from .genome import Genome
+from .hooks import CandidateRejected
+
+LOSS_NAME = 'loss_kdzero'
+
+
+def _recorder(source: str, inputs: bool = False) -> dict:
+    return dict(type='ModuleInputs' if inputs else 'ModuleOutputs', source=source)
+
+
+def _mapping(from_student: bool, recorder: str, data_idx: Optional[int] = None,
+             connector: Optional[str] = None) -> dict:
+    out = dict(from_student=from_student, recorder=recorder)
+    if data_idx is not None:
+        out['data_idx'] = data_idx
+    if connector:
+        out['connector'] = connector
+    return out
+
+
+def aligner_cfg(knowledge: str, src: dict, always: bool = False) -> Optional[dict]:
+    """The student aligner: 1x1 conv + BN for features [P + R], a linear map for embeddings [R].
+
+    Args:
+        knowledge: 'feature' / 'embedding' / 'logits'.
+        src: the knowledge source dict with ``student_channels`` / ``teacher_channels``.
+        always: add the feature aligner even when the channels already match (the paper's "simple 1x1-Conv").
+    """
+    c_s, c_t = src.get('student_channels'), src.get('teacher_channels')
+    if knowledge == 'logits' or (c_s == c_t and not (always and knowledge == 'feature')):
+        return None
+    if c_s is None or c_t is None:
+        raise KeyError(f"kd_zero_sources['{knowledge}'] needs student_channels and teacher_channels to build the "
+                       'aligner when student and teacher widths differ')
+    if knowledge == 'feature':
+        return dict(type='ConvModuleConnector', in_channel=c_s, out_channel=c_t, kernel_size=1,
+                    norm_cfg=dict(type='BN'), act_cfg=None)
+    return dict(type='TorchNNConnector', module_name='Linear', module_args=dict(in_features=c_s, out_features=c_t))
+
+
+def distiller_cfg(genome: Genome, sources: dict, align_always: bool = False) -> dict:
+    """A ``ConfigurableDistiller`` dict applying ``KDZeroLoss(genome)`` to the chosen knowledge.
+
+    Args:
+        genome: the distiller.
+        sources: ``{'feature'|'embedding'|'logits': dict(student=..., teacher=..., student_channels=...,
+            teacher_channels=..., data_idx=None), 'labels': dict(student='head.loss_module', data_idx=1)}``;
+            module names of the knowledge in student and teacher. ``logits`` is always needed (calibration).
+        align_always: see :func:`aligner_cfg`.
+
+    Returns:
+        The distiller config dict.
+    """
+    if genome.knowledge not in sources:
+        raise KeyError(f'genome uses {genome.knowledge!r} knowledge but kd_zero_sources only defines '
+                       f'{sorted(k for k in sources if k != "labels")}')
+    src, logits = sources[genome.knowledge], sources['logits']
+    student_rec = dict(knowledge=_recorder(src['student']), logits=_recorder(logits['student']))
+    teacher_rec = dict(knowledge=_recorder(src['teacher']), logits=_recorder(logits['teacher']))
+    idx = src.get('data_idx')
+    connector = aligner_cfg(genome.knowledge, src, align_always)
+    mapping = dict(preds_S=_mapping(True, 'knowledge', idx, 'kd_align' if connector else None),
+                   preds_T=_mapping(False, 'knowledge', idx))
+    if genome.calibration != 'no':
+        mapping.update(logits_S=_mapping(True, 'logits'), logits_T=_mapping(False, 'logits'))
+    labels = sources.get('labels')
+    if genome.calibration in ('focal', 'conf'):
+        if labels is None:
+            raise KeyError(f"calibration {genome.calibration!r} needs kd_zero_sources['labels'] (e.g. "
+                           "dict(student='head.loss_module', data_idx=1))")
+        student_rec['labels'] = _recorder(labels['student'], inputs=True)
+        mapping['gt_labels'] = _mapping(True, 'labels', labels.get('data_idx', 1))
+    cfg = dict(type='ConfigurableDistiller', student_recorders=student_rec, teacher_recorders=teacher_rec,
+               distill_losses={LOSS_NAME: dict(type='KDZeroLoss', genome=genome.to_dict())},
+               loss_forward_mappings={LOSS_NAME: mapping})
+    if connector:
+        cfg['connectors'] = dict(kd_align=connector)
+    return cfg
+
+
+def compress_schedule(schedulers: List[dict], fraction: float) -> List[dict]:
+    """Scale the epoch/iteration fields of MMEngine param schedulers by ``fraction`` ([R] METHODS.md 2.5)."""
+    out = []
+    for sched in copy.deepcopy(list(schedulers)):
+        for key in ('T_max', 'begin', 'end', 'total_iters'):
+            if key in sched and isinstance(sched[key], (int, float)) and sched[key] < 1e8:
+                sched[key] = max(1, math.ceil(sched[key] * fraction)) if sched[key] else 0
+        if 'milestones' in sched:
+            sched['milestones'] = [max(1, round(m * fraction)) for m in sched['milestones']]
+        out.append(sched)
+    return out
+
+
+def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, seed: int,
+                 rejection: Optional[dict] = None) -> Config:
+    """The final-distillation config ``base`` turned into a proxy run of ``genome``.
+
+    Args:
+        base: a distillation config with ``kd_zero_sources`` (e.g. configs/kd_zero/kd_zero_*_digits.py).
+        genome: the candidate.
+        fraction: share of the epochs to train ([P] 5%), at least one epoch.
+        work_dir: the run's work dir.
+        seed: fixed seed (every candidate starts from the same student initialisation).
+        rejection: ``KDZeroRejectionHook`` arguments, or None to disable rejection.
+    """
+    cfg = copy.deepcopy(base)
+    cfg.model.distiller = ConfigDict(distiller_cfg(genome, cfg.kd_zero_sources, cfg.get('kd_zero_align_always',
+                                                                                      False)))
+    epochs = max(1, math.ceil(cfg.train_cfg.max_epochs * fraction))
+    cfg.train_cfg = ConfigDict(by_epoch=True, max_epochs=epochs)
+    for key in ('val_cfg', 'val_dataloader', 'val_evaluator', 'test_cfg', 'test_dataloader', 'test_evaluator'):
+        cfg[key] = None  # the fitness is computed after training, on its own split
+    cfg.param_scheduler = compress_schedule(cfg.get('param_scheduler') or [], epochs / base.train_cfg.max_epochs)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9, save_last=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 6)
+    hooks = [h for h in cfg.get('custom_hooks', []) or [] if h.get('type') != 'KDZeroRejectionHook']
+    if rejection is not None:
+        hooks.append(dict(type='KDZeroRejectionHook', **rejection))
+    cfg.custom_hooks = hooks
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.log_level = 'ERROR'
+    cfg.visualizer = dict(type='Visualizer', vis_backends=[])
+    cfg.experiment_name = f'proxy_{time.time_ns()}'
+    return cfg
+
+
+@dataclass
+class EvalResult:
+    """Outcome of one candidate: status 'ok' or 'rejected', fitness terms, iterations spent/planned."""
+    status: str
+    terms: Dict[str, float] = field(default_factory=dict)
+    reason: str = ''
+    iters: int = 0
+    planned_iters: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(status=self.status, terms=self.terms, reason=self.reason, iters=self.iters,
+                    planned_iters=self.planned_iters, seconds=self.seconds)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'EvalResult':
+        return cls(**d)
+
+
+@torch.no_grad()
+def collect_outputs(model, dataloader, max_samples: int) -> dict:
+    """Student and teacher logits/embeddings of a ``SingleTeacherDistill`` on up to ``max_samples`` images.
+
+    Returns:
+        dict of (n, ...) tensors: logits_s, logits_t, emb_s, emb_t, labels.
+    """
+    model.eval()
+    out = {k: [] for k in ('logits_s', 'logits_t', 'emb_s', 'emb_t', 'labels')}
+    seen = 0
+    for data in dataloader:
+        data = model.data_preprocessor(data, False)
+        inputs = data['inputs']
+        for tag, net in (('s', model.student), ('t', model.teacher)):
+            feats = net.extract_feat(inputs)
+            out[f'emb_{tag}'].append(feats[-1].flatten(1) if isinstance(feats, tuple) else feats.flatten(1))
+            out[f'logits_{tag}'].append(net.head(feats))
+        out['labels'].append(torch.cat([s.gt_label for s in data['data_samples']]))
+        seen += inputs.shape[0]
+        if seen >= max_samples:
+            break
+    return {k: torch.cat(v)[:max_samples].cpu().float() for k, v in out.items()}
+
+
+class ProxyEvaluator:
+    """Score a genome by a short real MMRazor distillation (METHODS.md 2.5 ``evaluate``).
+
+    Args:
+        base_config: path of the final-distillation config (with ``kd_zero_sources``).
+        work_dir: where proxy runs write (one sub-folder per candidate, reused).
+        fraction: share of the training schedule per candidate ([P] 0.05).
+        seed: student initialisation seed, identical for every candidate.
+        rejection: ``KDZeroRejectionHook`` arguments; None disables the protocol.
+        fitness_dataloader: dataloader config of the held-out split for the fitness (default: val_dataloader).
+        fitness_samples: images used for the fitness ([R] 2,000).
+        min_accuracy: reject when the proxy accuracy (%) is below this ([R] 2x chance).
+        cfg_options: overrides merged into the base config (e.g. teacher_ckpt).
+    """
+
+    def __init__(self, base_config: str, work_dir: str, fraction: float = 0.05, seed: int = 0,
+                 rejection: Optional[dict] = None, fitness_dataloader: Optional[dict] = None,
+                 fitness_samples: int = 2000, min_accuracy: Optional[float] = None,
+                 cfg_options: Optional[dict] = None) -> None:
+        self.base = Config.fromfile(base_config)
+        if cfg_options:
+            self.base.merge_from_dict(cfg_options)
+        if 'kd_zero_sources' not in self.base:
+            raise KeyError(f'{base_config} has no kd_zero_sources: the search needs the module names of the '
+                           'feature/embedding/logits knowledge (see configs/kd_zero/README.md)')
+        self.work_dir, self.fraction, self.seed = work_dir, fraction, seed
+        self.rejection = rejection
+        self.fitness_dataloader = fitness_dataloader or self.base.val_dataloader
+        self.fitness_samples = fitness_samples
+        num_classes = self.base.get('num_classes', 10)
+        self.min_accuracy = 200.0 / num_classes if min_accuracy is None else min_accuracy
+
+    def __call__(self, genome: Genome) -> EvalResult:
+        start = time.perf_counter()
+        cfg = proxy_config(self.base, genome, self.fraction, osp.join(self.work_dir, 'proxy'), self.seed,
+                           self.rejection)
+        runner, planned = None, 0
+        try:
+            runner = Runner.from_cfg(cfg)
+            planned = cfg.train_cfg.max_epochs * len(runner.train_dataloader)
+            runner.train()
+        except CandidateRejected as err:
+            return EvalResult('rejected', reason=err.reason, iters=err.iters, planned_iters=planned,
+                              seconds=time.perf_counter() - start)
+        except (RuntimeError, ValueError) as err:  # [R] runtime/shape errors reject the candidate
+            iters = runner.iter if runner is not None else 0
+            return EvalResult('rejected', reason=f'{type(err).__name__}: {str(err)[:200]}', iters=iters,
+                              planned_iters=planned, seconds=time.perf_counter() - start)
+        loader = Runner.build_dataloader(self.fitness_dataloader, seed=self.seed)
+        terms = fitness_terms(**collect_outputs(runner.model, loader, self.fitness_samples))
+        result = EvalResult('ok', terms, iters=planned, planned_iters=planned, seconds=time.perf_counter() - start)
+        if terms['accuracy'] < self.min_accuracy:
+            result.status = 'rejected'
+            result.reason = f'proxy accuracy {terms["accuracy"]:.1f}% < {self.min_accuracy:g}%'
+        return result

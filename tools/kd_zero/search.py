@@ -1,0 +1,65 @@
+"""KD-Zero distiller search (evolution or the Rand-KD baseline) from a search config.
+
+    python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8_digits.py \
+        [--work-dir DIR] [--mode {evolution,random}] [--no-resume] [--cfg-options k=v ...]
+    torchrun --nproc_per_node 2 tools/kd_zero/search.py CONFIG --launcher pytorch   # candidates split over ranks
+
+Writes search_state.json (resumable: run the same command again after a kill), candidates.json,
+fitness.png, op_frequency.png, best_genome.json and best_distiller_config.py (train it with tools/train.py).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+# isort: off
+import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
+import torch.distributed as dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+
+from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
+# isort: on
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='KD-Zero evolutionary distiller search')
+    parser.add_argument('config', help='search config (configs/kd_zero/search_*.py)')
+    parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>[_rand_kd])')
+    parser.add_argument('--mode', choices=['evolution', 'random'], help='override search.mode (random = Rand-KD)')
+    parser.add_argument('--no-resume', action='store_true', help='start over even if a search state exists')
+    parser.add_argument('--max-generations', type=int, help='stop after this many generations in this call')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='pytorch: torchrun, candidates of a generation are split over the ranks')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    mode = args.mode or cfg.get('search', {}).get('mode', 'evolution')
+    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if mode == 'random' and not args.work_dir:
+        work_dir += '_rand_kd'
+    if args.launcher == 'pytorch' and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')  # results are gathered as Python objects: gloo on CPU or GPU
+    out = search_from_config(cfg, work_dir, mode=mode, resume=not args.no_resume,
+                             max_generations=args.max_generations)
+    if int(os.environ.get('RANK', 0)) == 0 and out['best'] is not None:
+        best = out['best']
+        print(f"best distiller: {best['genome']}\nfitness terms: {best['result']['terms']}")
+        print(f"loss rejection: {out['savings']}")
+        for name, path in out['paths'].items():
+            print(f'{name}: {path}')
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return out
+
+
+if __name__ == '__main__':
+    main()
