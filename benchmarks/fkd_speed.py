@@ -36,9 +36,9 @@ from mmkd_ext.fkd.store import record_dtype  # noqa: E402
 from mmkd_ext.registry import MODELS  # noqa: E402
 
 LABEL_CONFIG = 'configs/fkd/labels_resnet20_m30-ms5_digits.py'
-PLAIN = 'configs/kd/resnet8_1xb32-30e_digits.py'
-ONLINE_KD = 'configs/kd/kd_logits_resnet20_resnet8_1xb32-30e_digits.py'
-FKD = 'configs/fkd/fkd_resnet20_resnet8_1xb32-30e_digits.py'
+PLAIN = 'configs/kd/resnet8x0.5_1xb32-30e_digits.py'
+ONLINE_KD = 'configs/kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'
+FKD = 'configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py'
 
 
 def random_teacher(path):

@@ -21,7 +21,7 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'kd_zero', 'search.py')
-CONFIG = osp.join(ROOT, 'configs', 'kd_zero', 'search_kd_zero_resnet20_resnet8_digits.py')
+CONFIG = osp.join(ROOT, 'configs', 'kd_zero', 'search_kd_zero_resnet20_resnet8x0.5_digits.py')
 
 
 def run_search(work_dir: str, nproc: int, args) -> float:

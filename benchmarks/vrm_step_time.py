@@ -29,8 +29,8 @@ import mmkd_ext  # noqa: E402,F401
 from mmkd_ext.demo_data import make_digits  # noqa: E402
 
 CONFIGS = {
-    'vanilla KD (KLDivergence, tau=4)': 'configs/kd/kd_logits_resnet20_resnet8_1xb32-30e_digits.py',
-    'VRM (ISV + ICV, two views)': 'configs/vrm/vrm_resnet20_resnet8_1xb32-30e_digits.py',
+    'vanilla KD (KLDivergence, tau=4)': 'configs/kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py',
+    'VRM (ISV + ICV, two views)': 'configs/vrm/vrm_resnet20_resnet8x0.5_1xb32-30e_digits.py',
 }
 
 

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from mmkd_ext.data_checks import check_dataset_roots
 from mmkd_ext.demo_data import DemoDataMissing
 
-CLS_KD = config_path('kd', 'kd_logits_resnet20_resnet8_1xb32-30e_digits.py')
+CLS_KD = config_path('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 DET_KD = config_path('kd', 'cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py')
 SEG_KD = config_path('kd', 'cwd_logits_pspnet_r18-d8_fcn_r18-w32-d8_1xb4-600it_cityscapes-demo.py')
 

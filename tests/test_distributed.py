@@ -6,7 +6,7 @@ import sys
 
 from conftest import ROOT, config_path
 
-CLS_KD = config_path('kd', 'kd_logits_resnet20_resnet8_1xb32-30e_digits.py')
+CLS_KD = config_path('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 
 
 def test_two_process_kd_training_saves_a_checkpoint_and_ranks_see_disjoint_data(tmp_path, digits_root):

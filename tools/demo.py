@@ -23,8 +23,8 @@ from mmkd_ext.demo_data import make_digits  # noqa: E402
 from mmkd_ext.demo_runner import ROOMS, DemoContext, DemoRow, train_config  # noqa: E402
 
 TEACHER = 'kd/resnet20_1xb32-30e_digits.py'
-STUDENT = 'kd/resnet8_1xb32-30e_digits.py'
-KD = 'kd/kd_logits_resnet20_resnet8_1xb32-30e_digits.py'
+STUDENT = 'kd/resnet8x0.5_1xb32-30e_digits.py'
+KD = 'kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'
 
 
 def parse_args(argv=None):

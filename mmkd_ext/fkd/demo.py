@@ -11,7 +11,7 @@ from ..demo_runner import CONFIG_ROOT, DemoContext, DemoRow, train_config
 from .generation import generate_labels
 
 LABEL_CONFIG = osp.join(CONFIG_ROOT, 'fkd', 'labels_resnet20_m30-ms5_digits.py')
-TRAIN_CONFIG = osp.join(CONFIG_ROOT, 'fkd', 'fkd_resnet20_resnet8_1xb32-30e_digits.py')
+TRAIN_CONFIG = osp.join(CONFIG_ROOT, 'fkd', 'fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 DEMO_CROPS = 8  # M for the demo: the config's M=30 costs ~4x the generation time (~90 s on a busy 2-core CPU)
 
 

@@ -11,7 +11,7 @@ from ..demo_runner import CONFIG_ROOT, DemoContext, DemoRow, train_config
 from .genome import Genome
 from .search import search_from_config
 
-SEARCH_CONFIG = osp.join(CONFIG_ROOT, 'kd_zero', 'search_kd_zero_resnet20_resnet8_digits.py')
+SEARCH_CONFIG = osp.join(CONFIG_ROOT, 'kd_zero', 'search_kd_zero_resnet20_resnet8x0.5_digits.py')
 # Demo budget (the whole row must stay near a minute on 2 CPU cores): 3 + 1 candidates of one epoch each, drawn
 # from a sub-space where most candidates train (the full space rejects most random draws, which costs minutes).
 DEMO_SEARCH = dict(population_size=3, iterations=1, parents=2, shrink_interval=1)

@@ -13,8 +13,8 @@ from mmengine.logging import HistoryBuffer
 
 from mmkd_ext.compat.checkpoint import TRUSTED_ENV, load_checkpoint_file, restricted_getattr
 
-STUDENT = config_path('kd', 'resnet8_1xb32-30e_digits.py')
-KD = config_path('kd', 'kd_logits_resnet20_resnet8_1xb32-30e_digits.py')
+STUDENT = config_path('kd', 'resnet8x0.5_1xb32-30e_digits.py')
+KD = config_path('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 
 
 def run_tool(*args, env=None):

@@ -16,8 +16,8 @@ from mmkd_ext.registry import PRETRAIN_DATASETS
 from .fkd_helpers import label_config, one_thread
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FKD_CONFIG = osp.join(ROOT, 'configs/fkd/fkd_resnet20_resnet8_1xb32-30e_digits.py')
-STORED_KL_CONFIG = osp.join(ROOT, 'configs/fkd/fkd-kl_stored-resnet20_resnet8_1xb32-30e_digits.py')
+FKD_CONFIG = osp.join(ROOT, 'configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')
+STORED_KL_CONFIG = osp.join(ROOT, 'configs/fkd/fkd-kl_stored-resnet20_resnet8x0.5_1xb32-30e_digits.py')
 N = 16  # training images
 
 

@@ -10,7 +10,7 @@ from mmkd_ext.kd_zero.report import write_best_config
 from mmkd_ext.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BASE = osp.join(ROOT, 'configs', 'kd_zero', 'kd_zero_resnet20_resnet8_1xb32-30e_digits.py')
+BASE = osp.join(ROOT, 'configs', 'kd_zero', 'kd_zero_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 PIPE = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 SMALL = dict(  # 2 iterations per epoch, no teacher checkpoint needed
     model=dict(teacher_ckpt=None),

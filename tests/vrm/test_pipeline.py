@@ -15,7 +15,7 @@ from mmkd_ext.vrm.data_preprocessor import TwoViewDataPreprocessor, is_two_view_
 from tests.conftest import config_path
 
 INVERT_VIEW = dict(_scope_='mmpretrain', type='VRMVirtualView', transforms=[dict(type='Invert', prob=1.0)])
-VRM_CFG = config_path('vrm', 'vrm_resnet20_resnet8_1xb32-30e_digits.py')
+VRM_CFG = config_path('vrm', 'vrm_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 
 
 def test_virtual_view_applies_transforms_to_a_copy_of_the_real_view():

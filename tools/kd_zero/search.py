@@ -1,6 +1,6 @@
 """KD-Zero distiller search (evolution or the Rand-KD baseline) from a search config.
 
-    python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8_digits.py \
+    python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py \
         [--work-dir DIR] [--mode {evolution,random}] [--no-resume] [--cfg-options k=v ...]
     torchrun --nproc_per_node 2 tools/kd_zero/search.py CONFIG --launcher pytorch   # candidates split over ranks
 

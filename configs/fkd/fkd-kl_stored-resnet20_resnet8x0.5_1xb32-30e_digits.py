@@ -1,7 +1,7 @@
 # "Stored teacher": MMRazor's own logit KD (SingleTeacherDistill + ConfigurableDistiller + KLDivergence)
 # trained teacher-free, the label store standing in for the resnet20 teacher (mmkd_ext.fkd.StoredTeacher).
 # The student keeps its hard-label CE; the KL term reads the stored soft labels (key fkd_score).
-_base_ = ['./fkd_resnet20_resnet8_1xb32-30e_digits.py']
+_base_ = ['./fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py']
 model = dict(
     _delete_=True,
     _scope_='mmrazor',

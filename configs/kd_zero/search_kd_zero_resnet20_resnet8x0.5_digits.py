@@ -1,8 +1,8 @@
 # Demo KD-Zero search on the digits pair (resnet20 -> resnet8): finishes on 2 CPU cores in a few minutes.
-#   python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8_digits.py
-#   python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8_digits.py --mode random  # Rand-KD
+#   python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py
+#   python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py --mode random  # Rand-KD
 # The paper's settings (population 20, 100 iterations) are the EvolutionConfig defaults; this demo shrinks them.
-base_config = '{{fileDirname}}/kd_zero_resnet20_resnet8_1xb32-30e_digits.py'
+base_config = '{{fileDirname}}/kd_zero_resnet20_resnet8x0.5_1xb32-30e_digits.py'
 work_dir = 'work_dirs/kd_zero_search_digits'
 
 # [R] typed slots. The demo drops W_f in {0.01, 0.05, 20, 50, 100}: the paper finds the best weights in [1, 10], and
