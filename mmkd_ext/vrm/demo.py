@@ -6,10 +6,10 @@ from typing import List
 from ..demo_runner import DemoContext, DemoRow, train_config
 
 CONFIG = 'vrm/vrm_resnet20_resnet8x0.5_1xb32-30e_digits.py'
-# A VRM step forwards 2B images through teacher and student: ~2x a KD step (benchmarks/vrm_step_time.py), ~0.5 s
-# on the 2-core machine. To stay within the row's ~60 s the demo trains one seed for 10 epochs (cosine over 10, the
-# relation terms ramped in over the first 2, as the config's 5 of 30); ctx.quick: 2 epochs.
-EPOCHS, WARMUP_EPOCHS = 10, 2
+# A VRM step forwards 2B images through teacher and student: ~2x a KD step (benchmarks/vrm_step_time.py). The demo
+# trains the config's 30 epochs (relation terms ramped in over the first 5) for one seed, about a minute with one
+# thread on the 2-core machine; ctx.quick: 2 epochs.
+EPOCHS, WARMUP_EPOCHS = 30, 5
 QUICK_EPOCHS, QUICK_WARMUP_EPOCHS = 2, 1
 
 
