@@ -5,6 +5,14 @@ from mmpretrain.registry import MODELS
 
 import mmkd_ext  # noqa: F401
 
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build in mmpretrain's scope whatever default scope earlier tests (Runners with default_scope='mmrazor') left."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
 # backbone config, (C, H, W) of the default output, parameters of backbone + a 100-class linear head as
 # counted from the CRD repository's definitions (RepDistiller models/; CRD Table 1 rounds: 2.2 M, 0.70 M, ...)
 CASES = {
