@@ -1,0 +1,25 @@
+# KD-Zero final distillation on CIFAR-100, VGG13 -> MobileNetV2 x0.5 (paper Table 3's heterogeneous CNN pair), with the
+# CRD-exact CIFAR backbones of mmkd_ext.models. Same recipe as resnet32x4 -> resnet8x4 but lr 0.01 (CRD recipe for
+# MobileNet students). The genome is the [R] default until a search writes best_distiller_config.py.
+_base_ = ['./kd_zero_resnet32x4_resnet8x4_1xb64-240e_cifar100.py']
+teacher_ckpt = 'work_dirs/cifar100_vgg13/epoch_240.pth'  # train it first (same model, CE only)
+
+kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
+    _delete_=True,
+    feature=dict(student='backbone.conv2', teacher='backbone.blocks.4', student_channels=1280, teacher_channels=512),
+    embedding=dict(student='neck', teacher='neck', student_channels=1280, teacher_channels=512, data_idx=0),
+    logits=dict(student='head.fc', teacher='head.fc'),
+    labels=dict(student='head.loss_module', data_idx=1))
+model = dict(
+    architecture=dict(
+        _delete_=True, _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{_base_.cifar_preprocessor}},
+        backbone=dict(type='CIFARMobileNetV2', width_mult=0.5), neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=100, in_channels=1280,
+                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0))),
+    teacher=dict(
+        _delete_=True, _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{_base_.cifar_preprocessor}},
+        backbone=dict(type='CIFARVGG', arch='vgg13'), neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=100, in_channels=512,
+                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0))),
+    teacher_ckpt=teacher_ckpt)
+optim_wrapper = dict(optimizer=dict(lr=0.01))
