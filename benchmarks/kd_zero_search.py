@@ -5,7 +5,8 @@
 
 Runs the real search tool (tools/kd_zero/search.py: MMEngine proxy runs of resnet20 -> resnet8) once with
 one process and, with --nproc N > 1, once more under torchrun with N processes on the same seed and budget
-(``offspring_per_generation`` = N so every generation has work for every rank), and prints:
+(``offspring_per_generation`` = --offspring, default 2 N, in both runs so they evaluate the same candidates; the
+ranks claim the candidates of a generation from a work queue), and prints:
 - seconds per candidate evaluation (wall time / candidates evaluated, 1 process);
 - the share of proxy iterations that loss rejection did not spend;
 - the N-process speed-up of the whole search (the issue's target is >= 1.7x for 2 processes on 2 free cores).
@@ -27,7 +28,7 @@ CONFIG = osp.join(ROOT, 'configs', 'kd_zero', 'search_kd_zero_resnet20_resnet8x0
 def run_search(work_dir: str, nproc: int, args) -> float:
     """Run the search tool; returns the wall seconds."""
     opts = [f'search.population_size={args.population}', f'search.iterations={args.iterations}',
-            f'search.parents={max(2, args.population // 2)}', f'search.offspring_per_generation={max(2, args.nproc)}',
+            f'search.parents={max(2, args.population // 2)}', f'search.offspring_per_generation={args.offspring or 2 * max(1, args.nproc)}',
             f'proxy.fraction={args.fraction}', f'proxy.cfg_options.model.teacher_ckpt={args.teacher_ckpt}',
             # a 1-epoch (10-iteration) digits proxy leaves every student near chance: no accuracy rule (as demo.py)
             'proxy.min_accuracy=0']
@@ -69,6 +70,7 @@ def main():
     parser.add_argument('--iterations', type=int, default=4)
     parser.add_argument('--fraction', type=float, default=1 / 30, help='proxy share of the 30 epochs')
     parser.add_argument('--nproc', type=int, default=1, help='also run under torchrun with this many processes')
+    parser.add_argument('--offspring', type=int, help='children per generation (default: 2 x nproc)')
     parser.add_argument('--teacher-ckpt', default='work_dirs/digits_teacher/epoch_30.pth')
     parser.add_argument('--state', help='only report on an existing search_state.json')
     args = parser.parse_args()

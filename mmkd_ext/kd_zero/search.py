@@ -7,9 +7,12 @@ generation (1 = steady state; ``population_size // 2`` = the generational varian
 to ``search_state.json`` after every generation and each finished candidate is appended to
 ``evaluations_rank*.jsonl`` at once, so a killed search resumes without re-training anything.
 
-Under ``torchrun`` the candidates of a generation are split over the ranks (rank r trains proposals
-r, r + W, ...) and the results are all-gathered; every rank keeps the same RNG, so they agree on the
-proposals without communicating them.
+Under ``torchrun`` the candidates of a generation form a work queue: each rank claims the next
+untrained proposal from an atomic counter in the process group's key-value store (``store.add``), so a
+rank whose candidate was rejected after a few iterations takes the next one instead of waiting, and the
+results are all-gathered at the end of the generation. Every rank keeps the same RNG, so they agree on
+the proposals without communicating them, and the search (proposals, population, state) is the same
+for any number of ranks.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import json
 import os
 import os.path as osp
 import random
+import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -138,6 +142,44 @@ def dist_info() -> tuple:
     return 0, 1
 
 
+class WorkQueue:
+    """Hand out the indices ``0 .. n - 1`` of one generation's untrained candidates to the ranks.
+
+    Under a process group the next index comes from ``store.add(key, 1)``, an atomic counter in the
+    group's key-value store (TCPStore under ``torchrun``), so ranks claim candidates as they become
+    free; each index goes to exactly one rank. Without a process group (or a store) rank ``r`` takes
+    ``r, r + W, ...`` (static round robin).
+
+    Args:
+        key: a name unique to this generation in this run (e.g. ``'kd_zero/gen12'``).
+        n: number of items.
+    """
+
+    def __init__(self, key: str, n: int) -> None:
+        self.key, self.n = key, n
+        self.rank, self.world = dist_info()
+        self.store = _default_store() if self.world > 1 else None
+        self._static = iter(range(self.rank, n, self.world))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        index = self.store.add(self.key, 1) - 1 if self.store is not None else next(self._static, self.n)
+        if index >= self.n:
+            raise StopIteration
+        return index
+
+
+def _default_store():
+    """The default process group's key-value store, or None where this torch build does not expose it."""
+    getter = getattr(torch_dist.distributed_c10d, '_get_default_store', None)
+    try:
+        return getter() if getter is not None else None
+    except (RuntimeError, ValueError):
+        return None
+
+
 @contextlib.contextmanager
 def rank_local():
     """Let a proxy ``Runner`` on one rank train alone although a process group exists.
@@ -179,6 +221,12 @@ class DistillerSearch:
                           counts={g: {} for g in GENES}, since_shrink=0, history=[], rng=None, config=asdict(cfg))
         self._cache: Dict[str, dict] = {}
         self._bar = None
+        self.claimed = 0  # candidates this rank trained in this call
+        self._run_id = time.time_ns()  # queue keys must not repeat within one process group
+        if self.world > 1:
+            ids = [None] * self.world
+            torch_dist.all_gather_object(ids, self._run_id)
+            self._run_id = ids[0]
 
     # -- persistence -------------------------------------------------------------------------------
     @property
@@ -268,24 +316,28 @@ class DistillerSearch:
 
     # -- evaluation --------------------------------------------------------------------------------
     def _evaluate(self, genomes: List[Genome]) -> List[EvalResult]:
+        """Train the candidates not evaluated yet (claimed from a :class:`WorkQueue` across ranks), log each
+        at once to ``evaluations_rank{r}.jsonl`` and all-gather the results."""
+        todo = [i for i, genome in enumerate(genomes) if genome.key() not in self._cache]
+        queue = WorkQueue(f'kd_zero/{self._run_id}/gen{self.state["generation"]}', len(todo))
         mine = {}
-        for i in range(self.rank, len(genomes), self.world):
+        for slot in queue:
+            i = todo[slot]
             key = genomes[i].key()
-            if key not in self._cache:
-                with rank_local():
-                    result = self.evaluator(genomes[i]).to_dict()
-                self._cache[key] = result
-                with open(osp.join(self.work_dir, f'evaluations_rank{self.rank}.jsonl'), 'a') as f:
-                    f.write(json.dumps(dict(key=key, result=result)) + '\n')
-            mine[i] = self._cache[key]
+            with rank_local():
+                result = self.evaluator(genomes[i]).to_dict()
+            self._cache[key] = mine[i] = result
+            with open(osp.join(self.work_dir, f'evaluations_rank{self.rank}.jsonl'), 'a') as f:
+                f.write(json.dumps(dict(key=key, result=result)) + '\n')
+        self.claimed += len(mine)
         gathered = [mine]
         if self.world > 1:
             gathered = [None] * self.world
             torch_dist.all_gather_object(gathered, mine)
         merged = {int(i): r for part in gathered for i, r in part.items()}
         for i, genome in enumerate(genomes):
-            self._cache[genome.key()] = merged[i]
-        return [EvalResult.from_dict(merged[i]) for i in range(len(genomes))]
+            self._cache[genome.key()] = merged.get(i, self._cache.get(genome.key()))
+        return [EvalResult.from_dict(self._cache[genome.key()]) for genome in genomes]
 
     def _tick(self, n: int) -> None:
         for _ in range(n if self._bar is not None else 0):
@@ -438,7 +490,8 @@ def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: b
     evaluator = ProxyEvaluator(cfg.base_config, work_dir, **proxy)
     search = DistillerSearch(space, evo, evaluator, work_dir, progress)
     best = search.run(resume=resume, max_generations=max_generations)
-    out = dict(best=best, savings=search.rejection_savings(), finished=search.finished, paths={})
+    out = dict(best=best, savings=search.rejection_savings(), finished=search.finished, claimed=search.claimed,
+               paths={})
     if search.rank != 0 or best is None:
         return out
     records = search.state['records']

@@ -1,7 +1,9 @@
 """tools/kd_zero/search.py end to end on a slice of the digits pair: outputs, resumability, Rand-KD."""
 import json
+import os
 import os.path as osp
 import runpy
+import subprocess
 import sys
 
 from mmengine.config import Config
@@ -40,3 +42,20 @@ def test_search_tool_writes_state_plots_and_a_trainable_config(tmp_path, digits_
     # a second call finds the finished state and trains nothing more
     again = run_tool(CONFIG, '--work-dir', work, '--cfg-options', *TINY)
     assert again['best'] == out['best']
+
+
+def test_search_tool_under_torchrun_splits_proxy_runs_over_two_ranks(tmp_path, digits_root):
+    work = tmp_path / 'dist'
+    opts = [*TINY, 'search.iterations=2', 'search.offspring_per_generation=2']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                           f'--master_port={29300 + os.getpid() % 300}', TOOL, CONFIG, '--work-dir', str(work),
+                           '--launcher', 'pytorch', '--cfg-options', *opts],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(work / 'search_state.json') as f:
+        state = json.load(f)
+    assert state['iterations_done'] == 2 and len(state['records']) >= 4
+    assert (work / 'best_distiller_config.py').is_file()
+    # the candidates were claimed from the work queue by both ranks
+    assert 'rank 0 trained' in proc.stdout and 'rank 1 trained' in proc.stdout, proc.stdout[-2000:]

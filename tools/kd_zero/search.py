@@ -50,6 +50,8 @@ def main(argv=None):
         dist.init_process_group(backend='gloo')  # results are gathered as Python objects: gloo on CPU or GPU
     out = search_from_config(cfg, work_dir, mode=mode, resume=not args.no_resume,
                              max_generations=args.max_generations)
+    if dist.is_initialized():
+        print(f"rank {dist.get_rank()} trained {out['claimed']} of the candidates of this call", flush=True)
     if int(os.environ.get('RANK', 0)) == 0 and out['best'] is not None:
         best = out['best']
         print(f"best distiller: {best['genome']}\nfitness terms: {best['result']['terms']}")
