@@ -5,6 +5,12 @@ The exported config is the original model config with its backbone wrapped in
 mmseg registries) that builds the original backbone and slices every prunable unit to its kept width,
 so the module tree and state-dict keys stay those of the standard backbone and the checkpoint loads
 as usual (``tools/test.py``, ``load_from``, ``init_cfg``).
+
+Every backbone :func:`~mmkd_ext.amd.pruning.find_units` supports is rebuilt this way: ViT/DeiT (heads, FFN
+neurons), Swin (heads: qkv rows, proj columns and relative-position-bias columns go, each ``WindowMSA``
+becomes a :class:`~mmkd_ext.amd.pruning.PrunedWindowMSA` that keeps the original head width and scale; FFN
+neurons), the mmpretrain/mmseg ResNets and CIFARResNet (residual-block inner channels), the CIFAR Wide ResNets
+(pre-activation block inner channels) and the CIFAR VGGs (conv filters).
 """
 from __future__ import annotations
 
@@ -35,7 +41,16 @@ def _pruned_backbone(registry, backbone: dict, widths: Dict[str, int], ffn_granu
 
 
 def AMDPrunedBackbone(backbone: dict, widths: Dict[str, int], ffn_granularity: str = 'neuron') -> nn.Module:
-    """mmpretrain builder: ``backbone`` with every unit sliced to ``widths`` (see module docstring)."""
+    """mmpretrain builder: ``backbone`` with every unit sliced to ``widths`` (see module docstring).
+
+    Args:
+        backbone: config of the unpruned backbone (e.g. ``dict(type='CIFARWideResNet', arch='wrn_40_2')``).
+        widths: ``{unit name: kept structures}`` as returned by ``densify`` (names start with ``backbone.``).
+        ffn_granularity: as used for pruning.
+
+    Returns:
+        The physically smaller backbone (load the exported weights into it).
+    """
     return _pruned_backbone(PRETRAIN_MODELS, backbone, widths, ffn_granularity)
 
 

@@ -9,7 +9,9 @@ tensor shape outside it:
   the mask multiplies the input of the second linear layer. With ``ffn_granularity='layer'`` one mask
   scalar gates the whole FFN (the equation as printed).
 - ``'channel'``: the inner channels of one residual block of a CNN (between ``conv_k`` and
-  ``conv_{k+1}``), so the residual widths never change (Li et al. [17], greedy filter pruning).
+  ``conv_{k+1}``), so the residual widths never change (Li et al. [17], greedy filter pruning). For the
+  pre-activation blocks of the CIFAR Wide ResNets that is ``conv1 -> bn2 -> conv2``; for the plain CIFAR VGGs
+  it is the output of every conv (with its BN) that feeds another conv, max-pools in between included.
 
 Every mask multiplies the *input of the consuming module* (``proj``, ``fc2``, ``conv_{k+1}``). Zeroing
 that input is exactly what physically removing the structure does, so a masked model and its
@@ -25,7 +27,10 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmpretrain.models.utils.attention import WindowMSA
 from torch import Tensor, nn
+
+from ..models.cifar_vgg import CIFARVGG
 
 UNIT_KINDS = ('head', 'neuron', 'channel')
 
@@ -126,8 +131,7 @@ def _cnn_units(backbone: nn.Module, prefix: str) -> List[PrunableUnit]:
             continue
         if not hasattr(block, 'downsample'):
             continue  # a residual block has a (possibly None) downsample branch
-        parts = name.split('.')
-        stage = int(parts[0][-1]) - 1 if parts[0].startswith('layer') and parts[0][-1].isdigit() else 0
+        stage = _stage_of(name)
         links = [(1, 2)] + ([(2, 3)] if isinstance(convs[2], nn.Conv2d) else [])
         for src, dst in links:
             norm_name, norm = _norm_of(block, src)
@@ -140,6 +144,79 @@ def _cnn_units(backbone: nn.Module, prefix: str) -> List[PrunableUnit]:
             units.append(PrunableUnit(
                 name=_join(full, f'conv{src}'), kind='channel', size=conv_src.out_channels, stage=stage,
                 consumer=_join(full, f'conv{dst}'), dim=1, width=1, producers=producers, cost_modules=cost))
+    return units
+
+
+def _stage_of(name: str) -> int:
+    first = name.split('.')[0]
+    return int(first[-1]) - 1 if first.startswith('layer') and first[-1].isdigit() else 0
+
+
+def _preact_units(backbone: nn.Module, prefix: str) -> List[PrunableUnit]:
+    """Inner-channel units of pre-activation blocks (CIFAR WRN ``PreActBlock``: BN-ReLU-conv1-BN-ReLU-conv2).
+
+    The unit is ``conv1`` output -> ``bn2`` -> ``conv2`` input; ``bn1`` and the shortcut see the block input,
+    whose (residual) width never changes.
+
+    Args:
+        backbone: the backbone (e.g. :class:`~mmkd_ext.models.cifar_wrn.CIFARWideResNet`).
+        prefix: its attribute name in the model (unit names start with it).
+
+    Returns:
+        One ``'channel'`` unit per pre-activation block, stage = ``layerN`` index.
+    """
+    units: List[PrunableUnit] = []
+    for name, block in backbone.named_modules():
+        conv1, conv2, bn2 = (getattr(block, a, None) for a in ('conv1', 'conv2', 'bn2'))
+        if not (isinstance(conv1, nn.Conv2d) and isinstance(conv2, nn.Conv2d)
+                and isinstance(bn2, nn.modules.batchnorm._BatchNorm) and hasattr(block, 'shortcut')):
+            continue
+        if conv1.groups != 1 or conv2.groups != 1 or bn2.num_features != conv1.out_channels:
+            continue
+        full = _join(prefix, name)
+        units.append(PrunableUnit(
+            name=_join(full, 'conv1'), kind='channel', size=conv1.out_channels, stage=_stage_of(name),
+            consumer=_join(full, 'conv2'), dim=1, width=1,
+            producers=[(_join(full, 'conv1'), 'conv'), (_join(full, 'bn2'), 'norm')],
+            cost_modules=[_join(full, 'conv1'), _join(full, 'bn2'), _join(full, 'conv2')]))
+    return units
+
+
+def _vgg_units(backbone: CIFARVGG, prefix: str) -> List[PrunableUnit]:
+    """Output-channel units of the convs of a :class:`~mmkd_ext.models.cifar_vgg.CIFARVGG`.
+
+    Conv k's filters, its BN and conv k+1's input channels form one unit (Li et al. [17] prune VGG this way;
+    ReLU and max pooling act per channel). Excluded are the convs whose output leaves the backbone: the last
+    conv of the network (it feeds the classifier) and the last conv of every block in ``out_indices``.
+
+    Args:
+        backbone: the VGG.
+        prefix: its attribute name in the model (unit names start with it).
+
+    Returns:
+        One ``'channel'`` unit per pruned conv, stage = its block index.
+    """
+    convs: List[Tuple[str, nn.Conv2d, Optional[str], int]] = []
+    for b, block in enumerate(backbone.blocks):
+        layers = list(block.named_children())
+        for i, (child, module) in enumerate(layers):
+            if isinstance(module, nn.Conv2d):
+                nxt = layers[i + 1] if i + 1 < len(layers) else None
+                norm = nxt[0] if nxt is not None and isinstance(nxt[1], nn.modules.batchnorm._BatchNorm) else None
+                convs.append((_join(prefix, 'blocks', str(b), child), module, norm and
+                              _join(prefix, 'blocks', str(b), norm), b))
+    last_of_block = {}
+    for k, (_, _, _, b) in enumerate(convs):
+        last_of_block[b] = k
+    exported = {last_of_block[b] for b in backbone.out_indices if b in last_of_block}
+    units: List[PrunableUnit] = []
+    for k, (name, conv, norm, b) in enumerate(convs[:-1]):
+        consumer = convs[k + 1]
+        if k in exported or norm is None or conv.groups != 1 or consumer[1].groups != 1:
+            continue
+        units.append(PrunableUnit(
+            name=name, kind='channel', size=conv.out_channels, stage=b, consumer=consumer[0], dim=1, width=1,
+            producers=[(name, 'conv'), (norm, 'norm')], cost_modules=[name, norm, consumer[0]]))
     return units
 
 
@@ -164,15 +241,22 @@ def find_units(model: nn.Module, backbone_name: str = 'backbone',
     if backbone is None:
         raise AttributeError(f'{type(model).__name__} has no attribute {backbone_name!r} to prune; '
                              'set pruner.backbone_name to the attribute that holds the backbone')
-    units = _transformer_units(backbone, backbone_name, ffn_granularity)
+    if isinstance(backbone, CIFARVGG):
+        units = _vgg_units(backbone, backbone_name)
+    else:
+        units = _transformer_units(backbone, backbone_name, ffn_granularity)
     if not units:
         units = _cnn_units(backbone, backbone_name)
     if not units:
+        units = _preact_units(backbone, backbone_name)
+    if not units:
         raise TypeError(
             f'AMD pruning does not support backbone {type(backbone).__name__}: found no transformer blocks '
-            '(attention with qkv/proj linears and an ffn) and no residual CNN blocks (conv1/conv2 with '
-            'norm and a downsample attribute). Supported: mmpretrain VisionTransformer, SwinTransformer, '
-            'ResNet/ResNetV1c/ResNetV1d, mmseg ResNet*, mmkd_ext CIFARResNet.')
+            '(attention with qkv/proj linears and an ffn), no residual CNN blocks (conv1/conv2 with norm and a '
+            'downsample attribute), no pre-activation blocks (bn1/conv1/bn2/conv2 and a shortcut attribute) and it '
+            'is not a CIFARVGG with a conv feeding another conv. Supported: mmpretrain VisionTransformer, '
+            'SwinTransformer, ResNet/ResNetV1c/ResNetV1d, mmseg ResNet*, mmkd_ext CIFARResNet, CIFARWideResNet, '
+            'CIFARVGG.')
     return units
 
 
@@ -430,6 +514,65 @@ def _shrink_consumer(module: nn.Module, idx: Tensor, unit: PrunableUnit) -> None
         module.in_channels = feat.numel()
 
 
+class PrunedWindowMSA(WindowMSA):
+    """mmpretrain ``WindowMSA`` (Swin) whose heads were physically removed by :func:`densify`.
+
+    ``WindowMSA.forward`` takes the head width from its input width (``C // num_heads``), which no longer
+    holds once heads are gone. This subclass keeps the original head width in ``head_dims`` and is otherwise
+    the same computation: same parameters and buffers (state-dict keys), same ``scale`` (the original
+    ``head_dims ** -0.5``, or ``qk_scale``), the relative position bias table holds one column per kept head.
+    :func:`densify` turns a ``WindowMSA`` into this class in place (``__class__`` swap), so the module tree of
+    the mmpretrain ``SwinTransformer`` is unchanged.
+    """
+
+    head_dims: int
+
+    def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """Window attention with ``num_heads`` heads of width ``head_dims`` (input/output width ``embed_dims``).
+
+        Args:
+            x: (num_windows * B, N, embed_dims) window tokens.
+            mask: optional (num_windows, N, N) additive mask with values in (-inf, 0] (shifted windows).
+
+        Returns:
+            (num_windows * B, N, embed_dims).
+        """
+        batch, n, _ = x.shape
+        inner = self.num_heads * self.head_dims
+        qkv = self.qkv(x).reshape(batch, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
+        attn = q @ k.transpose(-2, -1)
+        area = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(area, area, -1)
+        attn = attn + bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        if mask is not None:
+            windows = mask.shape[0]
+            attn = attn.view(batch // windows, windows, self.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, self.num_heads, n, n)
+        attn = self.attn_drop(self.softmax(attn))
+        out = (attn @ v).transpose(1, 2).reshape(batch, n, inner)
+        return self.proj_drop(self.proj(out))
+
+
+def _check_head_owner(owner: nn.Module, name: str) -> None:
+    if isinstance(owner, WindowMSA) or (hasattr(owner, 'head_dims') and hasattr(owner, 'embed_dims')):
+        return
+    raise NotImplementedError(
+        f'cannot physically remove heads of {type(owner).__name__} ({name}): densify supports mmpretrain '
+        'MultiheadAttention (ViT/DeiT) and WindowMSA (Swin); use the masked model for other attention modules.')
+
+
+def _remove_heads(owner: nn.Module, idx: Tensor, unit: PrunableUnit) -> None:
+    """Set the head count of an attention module whose qkv/proj were sliced to the heads ``idx``."""
+    owner.num_heads = idx.numel()
+    if isinstance(owner, WindowMSA):  # Swin: per-head bias columns; head width stays the original one
+        _slice_param(owner, 'relative_position_bias_table', idx, 1)
+        owner.head_dims = unit.width
+        owner.__class__ = PrunedWindowMSA
+    else:  # mmpretrain MultiheadAttention: embed_dims is the inner (heads x head_dims) width
+        owner.embed_dims = idx.numel() * owner.head_dims
+
+
 def densify(model: nn.Module, units: Sequence[PrunableUnit], keep: Dict[str, Tensor]) -> Dict[str, int]:
     """Physically remove masked structures in place (weights are sliced, not masked).
 
@@ -443,6 +586,8 @@ def densify(model: nn.Module, units: Sequence[PrunableUnit], keep: Dict[str, Ten
 
     Raises:
         ValueError: a unit would keep no structure (not supported for export).
+        NotImplementedError: heads of an attention module other than mmpretrain ``MultiheadAttention`` /
+            ``WindowMSA``.
     """
     modules = dict(model.named_modules())
     widths = {}
@@ -451,21 +596,15 @@ def densify(model: nn.Module, units: Sequence[PrunableUnit], keep: Dict[str, Ten
         if u.granularity_layer:
             k = torch.ones(u.size, dtype=torch.bool) if bool(k.any()) else torch.zeros(u.size, dtype=torch.bool)
         idx = torch.nonzero(k.cpu(), as_tuple=False).flatten()
-        if u.kind == 'head' and not (hasattr(modules[u.name], 'head_dims') and hasattr(modules[u.name], 'embed_dims')):
-            raise NotImplementedError(
-                f'cannot physically remove heads of {type(modules[u.name]).__name__} ({u.name}): it derives the '
-                'head width from its input width (Swin WindowMSA). Densify supports mmpretrain MultiheadAttention '
-                '(ViT/DeiT); use the masked model for Swin.')
+        if u.kind == 'head':
+            _check_head_owner(modules[u.name], u.name)
         if idx.numel() == 0:
             raise ValueError(f'unit {u.name!r} keeps no structure; export needs min_keep >= 1')
         for name, role in u.producers:
             _shrink_producer(modules[name], role, idx, u)
         _shrink_consumer(modules[u.consumer], idx, u)
         if u.kind == 'head':
-            owner = modules[u.name]
-            owner.num_heads = idx.numel()
-            if hasattr(owner, 'embed_dims') and hasattr(owner, 'head_dims'):
-                owner.embed_dims = idx.numel() * owner.head_dims
+            _remove_heads(modules[u.name], idx, u)
         widths[u.name] = int(idx.numel())
     return widths
 

@@ -21,7 +21,10 @@ EXPECTED = {
     "amd_deeplabv3-r101_deeplabv3-r101-p15_4xb2-80k_cityscapes-512x1024.py": (66, (3, 64, 64)),
     "amd_resnet20_resnet20-p30_1xb32-6e_digits.py": (9, (3, 32, 32)),
     "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py": (8, (3, 128, 256)),
+    "amd_wrn40x2_wrn16x2_1xb64-240e_cifar100.py": (18, (3, 32, 32)),
+    "amd_vgg13_vgg8_1xb64-240e_cifar100.py": (9, (3, 32, 32)),
 }
+TABLE7_CNN = ["amd_wrn40x2_wrn16x2_1xb64-240e_cifar100.py", "amd_vgg13_vgg8_1xb64-240e_cifar100.py"]
 
 
 def test_every_config_is_covered():
@@ -86,3 +89,32 @@ def test_segmentation_export_rebuilds_the_pruned_segmentor_from_its_config(image
     rebuilt = MODELS.build(pruned_model_config(cfg.model.to_dict(), widths)).eval()
     rebuilt.load_state_dict(model.state_dict())
     assert torch.allclose(rebuilt(images), masked, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", TABLE7_CNN)
+def test_table7_cnn_pair_runs_joint_and_final_forward_at_32px(name):
+    """Both AMD models of a Table 7 pair on CPU: joint (3 pruned candidates of the teacher) and final (TA -> fixed
+    student), one ``mode='loss'`` forward each on a 32x32 batch of 2."""
+    from mmpretrain.structures import DataSample
+
+    cfg = Config.fromfile(osp.join(ROOT, "configs", "amd", name))
+    inputs = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    samples = [DataSample().set_gt_label(c) for c in (3, 97)]
+    model_cfg = cfg.model.to_dict()
+    scales = model_cfg["scales"]
+    model_cfg.update(teacher_ckpt=None, student_ckpt=None, scales=[scales[0], scales[4], scales[-1]])
+    torch.manual_seed(0)
+    joint = MODELS.build(model_cfg).eval()
+    assert all(abs(joint.pruner.solve(s).scale - s) <= 0.011 for s in joint.scales)
+    losses = joint(inputs, samples, mode="loss")
+    assert set(losses) == {"loss_ce", "loss_logit", "loss_feat"}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    final_cfg = cfg.model.to_dict()  # as AMDPipeline._final_updates builds it for a fixed student
+    final_cfg.update(architecture=cfg.amd.final_student.to_dict(), scales=None, student_ckpt=None, teacher_ckpt=None,
+                     teacher_scale=scales[4], feature_modules=cfg.amd.final_feature_modules,
+                     teacher_feature_modules=cfg.model.feature_modules)
+    final = MODELS.build(final_cfg).eval()
+    student_params = sum(p.numel() for p in final.architecture.parameters())
+    assert student_params < sum(p.numel() for p in final.teacher.parameters())
+    losses = final(inputs, samples, mode="loss")
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())

@@ -6,7 +6,15 @@ from torch import nn
 
 from mmkd_ext.amd.flops import CostModel, candidate_scales, total_flops
 from mmkd_ext.amd.pruner import AMDPruner
-from mmkd_ext.amd.pruning import MaskSet, find_units, keep_is_nested, l1_filter_scores, l2_normalise, rank
+from mmkd_ext.amd.pruning import (
+    MaskSet,
+    densify,
+    find_units,
+    keep_is_nested,
+    l1_filter_scores,
+    l2_normalise,
+    rank,
+)
 
 from .conftest import INPUT, build, cifar_resnet, tiny_bottleneck_resnet, tiny_swin, tiny_vit
 
@@ -139,12 +147,22 @@ def test_unsupported_backbone_is_a_clear_error():
         find_units(Plain())
 
 
-def test_swin_export_is_refused_with_a_clear_error():
-    model = build(tiny_swin())
-    pruner = AMDPruner(model, INPUT)
-    pruner.set_scores({u.name: torch.ones(u.size) for u in pruner.units})
-    with pytest.raises(NotImplementedError, match="WindowMSA"):
-        pruner.densify(model, 0.7)
+def test_export_of_heads_of_an_unknown_attention_module_is_a_clear_error():
+    class Attention(nn.Module):  # qkv/proj/num_heads like mmpretrain's, but no known head layout
+        def __init__(self):
+            super().__init__()
+            self.num_heads, self.qkv, self.proj = 2, nn.Linear(8, 24), nn.Linear(8, 8)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(Attention())
+
+    model = Model()
+    units = find_units(model)
+    keep = {u.name: torch.tensor([True, False]) for u in units}
+    with pytest.raises(NotImplementedError, match="Attention .*backbone.0.*MultiheadAttention.*WindowMSA"):
+        densify(model, units, keep)
 
 
 def test_cost_model_refuses_nested_cost_modules():
