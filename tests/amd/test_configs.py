@@ -23,6 +23,7 @@ EXPECTED = {
     "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py": (8, (3, 128, 256)),
     "amd_wrn40x2_wrn16x2_1xb64-240e_cifar100.py": (18, (3, 32, 32)),
     "amd_vgg13_vgg8_1xb64-240e_cifar100.py": (9, (3, 32, 32)),
+    "amd_swin-tiny_swin-tiny-p15_16xb8-100e_cifar100.py": (24, (3, 224, 224)),
 }
 TABLE7_CNN = ["amd_wrn40x2_wrn16x2_1xb64-240e_cifar100.py", "amd_vgg13_vgg8_1xb64-240e_cifar100.py"]
 
