@@ -1,8 +1,10 @@
 # KD-Zero on COCO: Cascade Mask R-CNN-X101 -> Faster R-CNN-R50 (38.4 -> 41.8 AP) (paper Table 5). The searched distiller is applied to every FPN level
 # ([R] METHODS.md 2.8; 256 channels in both, so no aligner) and summed, plus the detector's own losses; 2x schedule
-# (24 epochs), SGD momentum 0.9, weight decay 1e-4 [P]. The paper reuses the distiller searched on ImageNet, which is
-# not published: the genome is our [R] default, the CWD-like point of the space (spatial softmax + KL, tau 4; KL is
-# summed over the 256 channels, so W_f = 0.05 ~ CWD's weight 10 / 256).
+# (24 epochs), SGD momentum 0.9, weight decay 1e-4 [P]. The paper (Sec. 4.3) reuses the distiller searched on
+# ImageNet, which is not published: this config is meant to take the best genome of
+# search_kd_zero_resnet34_resnet18_in1k-subset.py (its best_genome.json -> kd_zero_genome below; no detection search:
+# a search config on this file is refused). Until then the genome is our [R] default, the CWD-like point of the space
+# (spatial softmax + KL, tau 4; KL is summed over the 256 channels, so W_f = 0.05 ~ CWD's weight 10 / 256).
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/schedules/schedule_2x.py',
     'mmdet::_base_/default_runtime.py'

@@ -1,4 +1,8 @@
-"""KD-Zero fitness (METHODS.md 2.4): validation CE + sharpness gap - linear CKA (lower is better)."""
+"""KD-Zero fitness (METHODS.md 2.4): validation CE + sharpness gap - linear CKA (lower is better).
+
+Classification uses images as samples (:func:`fitness_terms`); segmentation uses pixels (:func:`pixel_sums`,
+:func:`segmentation_fitness_terms`).
+"""
 from __future__ import annotations
 
 import math
@@ -77,6 +81,55 @@ def fitness_terms(logits_s: Tensor, logits_t: Tensor, emb_s: Tensor, emb_t: Tens
     acc = (logits_s.argmax(1) == labels).float().mean().item() * 100
     return dict(ce=validation_ce(logits_s, labels).item(), sharpness_gap=sharpness_gap(logits_s, logits_t).item(),
                 cka=linear_cka(emb_s, emb_t).item(), accuracy=acc)
+
+
+def pixel_sums(logits_s: Tensor, logits_t: Tensor, labels: Tensor, ignore_index: int = 255) -> Dict[str, float]:
+    """Sums over the labelled pixels of one or more label maps, pixels as samples ([R] METHODS.md 2.4 + 2.8).
+
+    Args:
+        logits_s, logits_t: (K, H, W) or (B, K, H, W) student / teacher logits at the label resolution.
+        labels: (H, W), (1, H, W) or (B, H, W) class indices; ``ignore_index`` pixels are left out.
+        ignore_index: label of unlabelled pixels (Cityscapes: 255).
+
+    Returns:
+        ``{'pixels', 'ce_sum', 'correct', 'sharp_s_sum', 'sharp_t_sum'}``: the number of labelled pixels, their
+        summed CE, correctly classified count and summed sharpness (Eq. 4) of student and teacher.
+    """
+    if logits_s.dim() == 3:
+        logits_s, logits_t = logits_s[None], logits_t[None]
+    k = logits_s.shape[1]
+    labels = labels.reshape(-1, *logits_s.shape[2:]).long()
+    if labels.shape[0] != logits_s.shape[0] or logits_t.shape != logits_s.shape:
+        raise ValueError(f'pixel_sums: logits {tuple(logits_s.shape)} / {tuple(logits_t.shape)} and labels '
+                         f'{tuple(labels.shape)} do not match (logits must be at the label resolution)')
+    valid = labels.flatten() != ignore_index
+    rows_s = logits_s.permute(0, 2, 3, 1).reshape(-1, k)[valid].float()
+    rows_t = logits_t.permute(0, 2, 3, 1).reshape(-1, k)[valid].float()
+    target = labels.flatten()[valid]
+    return dict(pixels=float(target.numel()),
+                ce_sum=F.cross_entropy(rows_s, target, reduction='sum').item(),
+                correct=(rows_s.argmax(1) == target).sum().item(),
+                sharp_s_sum=sharpness(rows_s).sum().item(), sharp_t_sum=sharpness(rows_t).sum().item())
+
+
+def segmentation_fitness_terms(sums: Dict[str, float], emb_s: Tensor, emb_t: Tensor) -> Dict[str, float]:
+    """The three fitness terms with pixels as samples, from accumulated :func:`pixel_sums`.
+
+    Args:
+        sums: :func:`pixel_sums` added over the validation images.
+        emb_s, emb_t: (n, D_s) / (n, D_t) student / teacher features for the linear CKA (pooled per image, or
+            sampled pixels).
+
+    Returns:
+        ``{'ce', 'sharpness_gap', 'cka', 'accuracy'}``: mean pixel CE, ``|mean sharp(z_T) - mean sharp(z_S)|``
+        over pixels, linear CKA, pixel accuracy in %.
+    """
+    n = sums.get('pixels', 0)
+    if n <= 0:
+        raise ValueError('segmentation fitness: no labelled pixel in the fitness split (every label is '
+                         'ignore_index); check fitness_dataloader and ignore_index')
+    return dict(ce=sums['ce_sum'] / n, sharpness_gap=abs(sums['sharp_t_sum'] / n - sums['sharp_s_sum'] / n),
+                cka=linear_cka(emb_s, emb_t).item(), accuracy=100.0 * sums['correct'] / n)
 
 
 def raw_fitness(terms: Dict[str, float]) -> float:

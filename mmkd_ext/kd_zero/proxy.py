@@ -3,7 +3,8 @@
 :func:`distiller_cfg` turns a genome plus the model's knowledge sources into a ``ConfigurableDistiller``
 dict (recorders, 1x1 connector, ``KDZeroLoss``); the search and the final distillation use the same
 function. :class:`ProxyEvaluator` trains the student with it for a fraction of the schedule with an
-MMEngine ``Runner`` (METHODS.md 2.5 ``evaluate``) and computes the fitness terms on a validation split.
+MMEngine ``Runner`` (METHODS.md 2.5 ``evaluate``) and computes the fitness terms on a validation split, for
+classification or segmentation (:mod:`~mmkd_ext.kd_zero.task_outputs`; detection is not searched, Sec. 4.3).
 """
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from .fitness import fitness_terms
 from .genome import Genome
 from .hooks import CandidateRejected
+from .task_outputs import check_searchable, collect_classification, infer_task, task_fitness
+
+collect_outputs = collect_classification  # the classification outputs (kept under its former name)
 
 LOSS_NAME = 'loss_kdzero'
 
@@ -119,7 +121,8 @@ def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, s
     Args:
         base: a distillation config with ``kd_zero_sources`` (e.g. configs/kd_zero/kd_zero_*_digits.py).
         genome: the candidate.
-        fraction: share of the epochs to train ([P] 5%), at least one epoch.
+        fraction: share of the schedule to train ([P] 5%): of the epochs (at least one) or, for an
+            iteration-based ``train_cfg`` (``max_iters``), of the iterations (at least one).
         work_dir: the run's work dir.
         seed: fixed seed (every candidate starts from the same student initialisation).
         rejection: ``KDZeroRejectionHook`` arguments, or None to disable rejection.
@@ -127,11 +130,17 @@ def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, s
     cfg = copy.deepcopy(base)
     cfg.model.distiller = ConfigDict(distiller_cfg(genome, cfg.kd_zero_sources, cfg.get('kd_zero_align_always',
                                                                                       False)))
-    epochs = max(1, math.ceil(cfg.train_cfg.max_epochs * fraction))
-    cfg.train_cfg = ConfigDict(by_epoch=True, max_epochs=epochs)
+    if 'max_iters' in cfg.train_cfg:  # iteration-based schedules (mmseg: 40K iterations) [R]
+        iters = max(1, math.ceil(cfg.train_cfg.max_iters * fraction))
+        cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=iters, val_interval=10 ** 9)
+        share = iters / base.train_cfg.max_iters
+    else:
+        epochs = max(1, math.ceil(cfg.train_cfg.max_epochs * fraction))
+        cfg.train_cfg = ConfigDict(by_epoch=True, max_epochs=epochs)
+        share = epochs / base.train_cfg.max_epochs
     for key in ('val_cfg', 'val_dataloader', 'val_evaluator', 'test_cfg', 'test_dataloader', 'test_evaluator'):
         cfg[key] = None  # the fitness is computed after training, on its own split
-    cfg.param_scheduler = compress_schedule(cfg.get('param_scheduler') or [], epochs / base.train_cfg.max_epochs)
+    cfg.param_scheduler = compress_schedule(cfg.get('param_scheduler') or [], share)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 6)
     hooks = [h for h in cfg.get('custom_hooks', []) or [] if h.get('type') != 'KDZeroRejectionHook']
@@ -165,30 +174,6 @@ class EvalResult:
         return cls(**d)
 
 
-@torch.no_grad()
-def collect_outputs(model, dataloader, max_samples: int) -> dict:
-    """Student and teacher logits/embeddings of a ``SingleTeacherDistill`` on up to ``max_samples`` images.
-
-    Returns:
-        dict of (n, ...) tensors: logits_s, logits_t, emb_s, emb_t, labels.
-    """
-    model.eval()
-    out = {k: [] for k in ('logits_s', 'logits_t', 'emb_s', 'emb_t', 'labels')}
-    seen = 0
-    for data in dataloader:
-        data = model.data_preprocessor(data, False)
-        inputs = data['inputs']
-        for tag, net in (('s', model.student), ('t', model.teacher)):
-            feats = net.extract_feat(inputs)
-            out[f'emb_{tag}'].append(feats[-1].flatten(1) if isinstance(feats, tuple) else feats.flatten(1))
-            out[f'logits_{tag}'].append(net.head(feats))
-        out['labels'].append(torch.cat([s.gt_label for s in data['data_samples']]))
-        seen += inputs.shape[0]
-        if seen >= max_samples:
-            break
-    return {k: torch.cat(v)[:max_samples].cpu().float() for k, v in out.items()}
-
-
 class ProxyEvaluator:
     """Score a genome by a short real MMRazor distillation (METHODS.md 2.5 ``evaluate``).
 
@@ -200,26 +185,46 @@ class ProxyEvaluator:
         rejection: ``KDZeroRejectionHook`` arguments; None disables the protocol.
         fitness_dataloader: dataloader config of the held-out split for the fitness (default: val_dataloader).
         fitness_samples: images used for the fitness ([R] 2,000).
-        min_accuracy: reject when the proxy accuracy (%) is below this ([R] 2x chance).
+        min_accuracy: reject when the proxy accuracy (%; pixel accuracy for segmentation) is below this
+            ([R] 2x chance, ``200 / num_classes``).
         cfg_options: overrides merged into the base config (e.g. teacher_ckpt).
+        task: 'classification', 'segmentation' or 'auto' (inferred from the student, see
+            :func:`~mmkd_ext.kd_zero.task_outputs.infer_task`); 'detection' raises (the paper reuses the
+            ImageNet-searched distiller on COCO).
+        seg_options: segmentation fitness options (``ignore_index``, ``cka_feature``, ``cka_pixels``, ``seed``;
+            see :func:`~mmkd_ext.kd_zero.task_outputs.collect_segmentation`).
     """
 
     def __init__(self, base_config: str, work_dir: str, fraction: float = 0.05, seed: int = 0,
                  rejection: Optional[dict] = None, fitness_dataloader: Optional[dict] = None,
                  fitness_samples: int = 2000, min_accuracy: Optional[float] = None,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None, task: str = 'auto', seg_options: Optional[dict] = None) -> None:
         self.base = Config.fromfile(base_config)
         if cfg_options:
             self.base.merge_from_dict(cfg_options)
+        self.task = infer_task(self.base, task)
+        check_searchable(self.task, base_config)
         if 'kd_zero_sources' not in self.base:
             raise KeyError(f'{base_config} has no kd_zero_sources: the search needs the module names of the '
                            'feature/embedding/logits knowledge (see configs/kd_zero/README.md)')
+        if seg_options and self.task != 'segmentation':
+            raise ValueError(f'seg_options are for segmentation searches; {base_config} is {self.task}')
         self.work_dir, self.fraction, self.seed = work_dir, fraction, seed
         self.rejection = rejection
         self.fitness_dataloader = fitness_dataloader or self.base.val_dataloader
         self.fitness_samples = fitness_samples
-        num_classes = self.base.get('num_classes', 10)
-        self.min_accuracy = 200.0 / num_classes if min_accuracy is None else min_accuracy
+        self.seg_options = dict(seg_options or {})
+        self.min_accuracy = min_accuracy
+
+    def _min_accuracy(self, model) -> float:
+        """[R] 2 x chance: ``200 / num_classes`` (the config's ``num_classes``, else the student's head)."""
+        if self.min_accuracy is not None:
+            return self.min_accuracy
+        num_classes = self.base.get('num_classes')
+        if num_classes is None:
+            head = getattr(model.student, 'decode_head', None) or getattr(model.student, 'head', None)
+            num_classes = getattr(head, 'num_classes', None) or 10
+        return 200.0 / num_classes
 
     def __call__(self, genome: Genome) -> EvalResult:
         start = time.perf_counter()
@@ -228,7 +233,8 @@ class ProxyEvaluator:
         runner, planned = None, 0
         try:
             runner = Runner.from_cfg(cfg)
-            planned = cfg.train_cfg.max_epochs * len(runner.train_dataloader)
+            planned = cfg.train_cfg.max_iters if 'max_iters' in cfg.train_cfg else \
+                cfg.train_cfg.max_epochs * len(runner.train_dataloader)
             runner.train()
         except CandidateRejected as err:
             return EvalResult('rejected', reason=err.reason, iters=err.iters, planned_iters=planned,
@@ -238,9 +244,10 @@ class ProxyEvaluator:
             return EvalResult('rejected', reason=f'{type(err).__name__}: {str(err)[:200]}', iters=iters,
                               planned_iters=planned, seconds=time.perf_counter() - start)
         loader = Runner.build_dataloader(self.fitness_dataloader, seed=self.seed)
-        terms = fitness_terms(**collect_outputs(runner.model, loader, self.fitness_samples))
+        terms = task_fitness(self.task, runner.model, loader, self.fitness_samples, self.seg_options)
         result = EvalResult('ok', terms, iters=planned, planned_iters=planned, seconds=time.perf_counter() - start)
-        if terms['accuracy'] < self.min_accuracy:
+        min_accuracy = self._min_accuracy(runner.model)
+        if terms['accuracy'] < min_accuracy:
             result.status = 'rejected'
-            result.reason = f'proxy accuracy {terms["accuracy"]:.1f}% < {self.min_accuracy:g}%'
+            result.reason = f'proxy accuracy {terms["accuracy"]:.1f}% < {min_accuracy:g}%'
         return result

@@ -49,3 +49,36 @@ def test_z_scored_fitness_ranks_a_dominating_candidate_first():
     scores = population_fitness(terms, normalize=True)
     assert scores[0] < scores[2] < scores[1]
     assert scores[0] == pytest.approx(-3 * math.sqrt(1.5))  # each term z = -sqrt(3/2)
+
+
+def test_segmentation_terms_treat_labelled_pixels_as_samples():
+    from mmkd_ext.kd_zero.fitness import fitness_terms, pixel_sums, segmentation_fitness_terms
+    torch.manual_seed(0)
+    logits_s, logits_t = torch.randn(2, 5, 4, 6), 3 * torch.randn(2, 5, 4, 6)
+    labels = torch.randint(0, 5, (2, 4, 6))
+    labels[0, :2] = 255  # unlabelled pixels are left out
+    # accumulate image by image, as the proxy does
+    sums = {}
+    for i in range(2):
+        for k, v in pixel_sums(logits_s[i], logits_t[i], labels[i:i + 1]).items():
+            sums[k] = sums.get(k, 0.0) + v
+    emb_s, emb_t = torch.randn(2, 7), torch.randn(2, 3)
+    terms = segmentation_fitness_terms(sums, emb_s, emb_t)
+    valid = labels.flatten() != 255
+    rows_s = logits_s.permute(0, 2, 3, 1).reshape(-1, 5)[valid]
+    rows_t = logits_t.permute(0, 2, 3, 1).reshape(-1, 5)[valid]
+    noise = torch.randn(len(rows_s), 2)  # the CKA inputs of the reference are irrelevant here
+    ref = fitness_terms(rows_s, rows_t, noise, noise, labels.flatten()[valid])
+    assert sums['pixels'] == 48 - 12
+    for key in ('ce', 'sharpness_gap', 'accuracy'):
+        assert terms[key] == pytest.approx(ref[key], rel=1e-5)
+    assert terms['cka'] == pytest.approx(linear_cka(emb_s, emb_t).item())
+
+
+def test_segmentation_terms_reject_bad_input():
+    from mmkd_ext.kd_zero.fitness import pixel_sums, segmentation_fitness_terms
+    with pytest.raises(ValueError, match='label resolution'):
+        pixel_sums(torch.randn(5, 4, 6), torch.randn(5, 4, 6), torch.zeros(8, 12))
+    empty = pixel_sums(torch.randn(5, 2, 2), torch.randn(5, 2, 2), torch.full((2, 2), 255))
+    with pytest.raises(ValueError, match='no labelled pixel'):
+        segmentation_fitness_terms(empty, torch.randn(3, 2), torch.randn(3, 2))

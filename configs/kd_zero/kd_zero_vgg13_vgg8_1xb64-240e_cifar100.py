@@ -1,0 +1,13 @@
+# KD-Zero final distillation on CIFAR-100, VGG13 -> VGG8 (paper Table 3: 75.26), CRD-exact CIFAR VGGs (BN) of
+# mmkd_ext.models. Recipe, distiller and [R] default genome of the resnet110 -> resnet20 config. Feature knowledge =
+# the fifth conv block (512 x 4 x 4 for 32 px inputs).
+_base_ = ['./kd_zero_resnet110_resnet20_1xb64-240e_cifar100.py']
+teacher_ckpt = 'work_dirs/cifar100_vgg13/epoch_240.pth'  # train it first (same model, CE only)
+
+kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
+    feature=dict(student='backbone.blocks.4', teacher='backbone.blocks.4', student_channels=512, teacher_channels=512),
+    embedding=dict(student_channels=512, teacher_channels=512))
+model = dict(
+    architecture=dict(backbone=dict(_delete_=True, type='CIFARVGG', arch='vgg8'), head=dict(in_channels=512)),
+    teacher=dict(backbone=dict(_delete_=True, type='CIFARVGG', arch='vgg13'), head=dict(in_channels=512)),
+    teacher_ckpt=teacher_ckpt)

@@ -1,0 +1,13 @@
+# KD-Zero final distillation on CIFAR-100, WRN-40-2 -> WRN-16-2 (paper Table 3: 76.42). L = CE + L_KD(genome) (Eq. 3).
+# Recipe, distiller and [R] default genome of the resnet110 -> resnet20 config; only the pair changes (CRD-exact
+# CIFAR WRNs of mmkd_ext.models). Feature knowledge = the last stage after the final BN + ReLU (backbone.relu).
+_base_ = ['./kd_zero_resnet110_resnet20_1xb64-240e_cifar100.py']
+teacher_ckpt = 'work_dirs/cifar100_wrn40-2/epoch_240.pth'  # train it first (same model, CE only)
+
+kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
+    feature=dict(student='backbone.relu', teacher='backbone.relu', student_channels=128, teacher_channels=128),
+    embedding=dict(student_channels=128, teacher_channels=128))
+model = dict(
+    architecture=dict(backbone=dict(type='CIFARWideResNet', arch='wrn_16_2'), head=dict(in_channels=128)),
+    teacher=dict(backbone=dict(type='CIFARWideResNet', arch='wrn_40_2'), head=dict(in_channels=128)),
+    teacher_ckpt=teacher_ckpt)
