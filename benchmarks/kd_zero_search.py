@@ -27,8 +27,9 @@ CONFIG = osp.join(ROOT, 'configs', 'kd_zero', 'search_kd_zero_resnet20_resnet8x0
 
 def run_search(work_dir: str, nproc: int, args) -> float:
     """Run the search tool; returns the wall seconds."""
+    offspring = args.offspring or 2 * max(1, args.nproc)
     opts = [f'search.population_size={args.population}', f'search.iterations={args.iterations}',
-            f'search.parents={max(2, args.population // 2)}', f'search.offspring_per_generation={args.offspring or 2 * max(1, args.nproc)}',
+            f'search.parents={max(2, args.population // 2)}', f'search.offspring_per_generation={offspring}',
             f'proxy.fraction={args.fraction}', f'proxy.cfg_options.model.teacher_ckpt={args.teacher_ckpt}',
             # a 1-epoch (10-iteration) digits proxy leaves every student near chance: no accuracy rule (as demo.py)
             'proxy.min_accuracy=0']

@@ -17,9 +17,9 @@ kd_zero_sources = dict(
     labels=dict(student='head.loss_module', data_idx=1))
 kd_zero_align_always = False  # True: 1x1 conv + BN on the student feature even when the widths match (32 -> 64 here)
 
-# best of `python tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py` (21 candidates,
-# run with the earlier full-width resnet8 student; see README)
-kd_zero_genome = dict(knowledge='feature', t1='catt', t2='pow2', t3='norm_N', distance='pearson', weight=2.0,
+# best of `torchrun --nproc_per_node 2 tools/kd_zero/search.py configs/kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py
+# --launcher pytorch` (27 candidates, 13 rejected; see README)
+kd_zero_genome = dict(knowledge='feature', t1='catt', t2='sigmoid', t3='no', distance='pearson', weight=2.0,
                       calibration='conf', tau=4.0)
 model = dict(
     _scope_='mmrazor',

@@ -10,25 +10,30 @@ work_dir = 'work_dirs/kd_zero_search_digits'
 search_space = dict(knowledge=('feature', 'embedding', 'logits'), slot_typing=True,
                     weights=(0.1, 0.5, 1.0, 2.0, 5.0, 10.0))
 search = dict(
-    population_size=4,  # [P] 20
-    iterations=6,  # [P] 100
-    parents=2,  # top 50%
+    population_size=6,  # [P] 20
+    iterations=12,  # [P] 100
+    parents=3,  # top 50%
     p_swap=0.5,
     p_mutation=0.2,
-    offspring_per_generation=1,  # steady state [R]; population_size // 2 = generational
+    # [R] 1 = the spec's steady state; 2 here gives each rank of a 2-process search (torchrun) work in every
+    # generation (ranks claim a generation's candidates from a work queue); population_size // 2 = generational
+    offspring_per_generation=2,
     mode='evolution',  # 'random' = Rand-KD baseline with the same budget
-    shrink_interval=3,  # [R] 10
+    shrink_interval=4,  # [R] 10
     shrink_eta=0.1,
     tail_fraction=0.25,
     fitness_normalize=True,  # [R] z-score the three fitness terms across the pool
     seed=0)
 _test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 proxy = dict(
-    fraction=0.05,  # [P] 5% of the 30 epochs -> 2 epochs (20 iterations) per candidate
+    # [P] 5% of the epochs. [R] demo: 20% of the 30 epochs = 6 epochs (60 iterations): after the paper's 5% (20
+    # iterations) the resnet8x0.5 student is still at chance with almost every distiller (a 53-candidate search
+    # at 5% accepted 5, 24 rejected for accuracy <= chance), so the fitness would rank noise
+    fraction=0.2,
     seed=0,
     # [R] METHODS.md 2.5 thresholds, except the collapse rule: they assume CIFAR epochs of ~780 iterations; a digits
-    # epoch is 10, in which plain CE does not reliably fall by 5%, so the demo judges at the end of the proxy (20
-    # iterations) and rejects a loss that did not fall at all.
+    # epoch is 10, in which plain CE does not reliably fall by 5%, so the demo judges after 2 epochs (20 of the 60
+    # proxy iterations) and rejects a loss that did not fall at all.
     rejection=dict(max_kd=1e3, max_kd_ratio=100.0, min_drop=0.0, check_iter=20),
     # the digits demo has no separate validation split: the fitness uses every other val image (250 of 500, all
     # classes; the ImageFolder is sorted by class)
@@ -38,5 +43,5 @@ proxy = dict(
                      indices=list(range(0, 500, 2)), _scope_='mmpretrain'),
         sampler=dict(type='DefaultSampler', shuffle=False)),
     fitness_samples=250,
-    min_accuracy=12.0)  # above chance; [R] 2 x chance needs more than 20 iterations of training
+    min_accuracy=20.0)  # [R] 2 x chance (10 classes)
 top_k = 5  # candidates shown in the operation-frequency chart
