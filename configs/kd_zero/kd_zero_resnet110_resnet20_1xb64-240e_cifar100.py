@@ -1,7 +1,9 @@
 # KD-Zero final distillation on CIFAR-100, resnet110 -> resnet20 (paper Table 3). L = CE + L_KD(genome) (Eq. 3).
 # The genome is the [R] default until a search (search_kd_zero_resnet110_resnet20_cifar100.py pattern) writes
 # best_distiller_config.py, which inherits this file and replaces the distiller.
-_base_ = ['./_base_/cifar100_bs64_240e.py', '../_base_/default_runtime.py']
+_base_ = [
+    '../_base_/models/cifar100_classifiers.py', './_base_/cifar100_bs64_240e.py', '../_base_/default_runtime.py'
+]
 teacher_ckpt = 'work_dirs/cifar100_resnet110/epoch_240.pth'  # train it first (same model, CE only)
 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
@@ -15,16 +17,8 @@ kd_zero_genome = dict(knowledge='logits', t1='no', t2='no', t3='softmax_C', dist
 model = dict(
     _scope_='mmrazor',
     type='SingleTeacherDistill',
-    architecture=dict(
-        _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{_base_.cifar_preprocessor}},
-        backbone=dict(type='CIFARResNet', arch='resnet20'), neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=100, in_channels=64,
-                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0))),
-    teacher=dict(
-        _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{_base_.cifar_preprocessor}},
-        backbone=dict(type='CIFARResNet', arch='resnet110'), neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=100, in_channels=64,
-                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0))),
+    architecture={{_base_.resnet20}},  # CRD-style CIFAR ResNets of ../_base_/models/cifar100_classifiers.py
+    teacher={{_base_.resnet110}},
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         type='ConfigurableDistiller',

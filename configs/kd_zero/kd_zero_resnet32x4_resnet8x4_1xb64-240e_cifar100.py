@@ -9,6 +9,6 @@ kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / l
     feature=dict(student_channels=256, teacher_channels=256),
     embedding=dict(student_channels=256, teacher_channels=256))
 model = dict(
-    architecture=dict(backbone=dict(arch='resnet8x4'), head=dict(in_channels=256)),
-    teacher=dict(backbone=dict(arch='resnet32x4'), head=dict(in_channels=256)),
+    architecture={{_base_.resnet8x4}},
+    teacher={{_base_.resnet32x4}},
     teacher_ckpt=teacher_ckpt)

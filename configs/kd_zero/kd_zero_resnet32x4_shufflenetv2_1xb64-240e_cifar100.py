@@ -6,6 +6,6 @@ _base_ = ['./kd_zero_resnet32x4_resnet8x4_1xb64-240e_cifar100.py']
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.conv2', teacher='backbone.layer3', student_channels=1024, teacher_channels=256),
     embedding=dict(student_channels=1024, teacher_channels=256))
-model = dict(architecture=dict(backbone=dict(_delete_=True, type='CIFARShuffleNetV2', net_size=1),
-                               head=dict(in_channels=1024)))
+# The student from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's ResNet8x4.
+model = dict(architecture=dict(_delete_=True, **_base_.shufflenetv2))
 optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -43,7 +43,7 @@ model = dict(
                   loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
         init_cfg=[dict(type='TruncNormal', layer='Linear', std=.02), dict(type='Constant', layer='LayerNorm', val=1.,
                                                                           bias=0.)]),
-    teacher=dict(backbone=dict(arch='resnet56')),
+    teacher={{_base_.resnet56}},
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         student_recorders=dict(knowledge=dict(source='head.layers.head'), logits=dict(source='head.layers.head'))))

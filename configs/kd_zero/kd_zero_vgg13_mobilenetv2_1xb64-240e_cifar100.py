@@ -10,16 +10,9 @@ kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / l
     embedding=dict(student='neck', teacher='neck', student_channels=1280, teacher_channels=512, data_idx=0),
     logits=dict(student='head.fc', teacher='head.fc'),
     labels=dict(student='head.loss_module', data_idx=1))
+# Models from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's ResNets.
 model = dict(
-    architecture=dict(
-        _delete_=True, _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{_base_.cifar_preprocessor}},
-        backbone=dict(type='CIFARMobileNetV2', width_mult=0.5), neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=100, in_channels=1280,
-                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0))),
-    teacher=dict(
-        _delete_=True, _scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{_base_.cifar_preprocessor}},
-        backbone=dict(type='CIFARVGG', arch='vgg13'), neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=100, in_channels=512,
-                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0))),
+    architecture=dict(_delete_=True, **_base_.mobilenetv2),
+    teacher=dict(_delete_=True, **_base_.vgg13),
     teacher_ckpt=teacher_ckpt)
 optim_wrapper = dict(optimizer=dict(lr=0.01))

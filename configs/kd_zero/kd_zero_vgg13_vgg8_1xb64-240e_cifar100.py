@@ -7,7 +7,8 @@ teacher_ckpt = 'work_dirs/cifar100_vgg13/epoch_240.pth'  # train it first (same 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.blocks.4', teacher='backbone.blocks.4', student_channels=512, teacher_channels=512),
     embedding=dict(student_channels=512, teacher_channels=512))
+# Models from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's ResNets.
 model = dict(
-    architecture=dict(backbone=dict(_delete_=True, type='CIFARVGG', arch='vgg8'), head=dict(in_channels=512)),
-    teacher=dict(backbone=dict(_delete_=True, type='CIFARVGG', arch='vgg13'), head=dict(in_channels=512)),
+    architecture=dict(_delete_=True, **_base_.vgg8),
+    teacher=dict(_delete_=True, **_base_.vgg13),
     teacher_ckpt=teacher_ckpt)

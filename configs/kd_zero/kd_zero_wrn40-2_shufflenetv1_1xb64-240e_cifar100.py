@@ -6,6 +6,6 @@ _base_ = ['./kd_zero_wrn40-2_wrn16-2_1xb64-240e_cifar100.py']
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.layer3', student_channels=960),
     embedding=dict(student_channels=960))
-model = dict(architecture=dict(backbone=dict(_delete_=True, type='CIFARShuffleNetV1', groups=3),
-                               head=dict(in_channels=960)))
+# The student from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's WRN-16-2.
+model = dict(architecture=dict(_delete_=True, **_base_.shufflenetv1))
 optim_wrapper = dict(optimizer=dict(lr=0.01))

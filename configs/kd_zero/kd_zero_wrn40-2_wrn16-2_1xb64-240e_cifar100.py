@@ -7,7 +7,8 @@ teacher_ckpt = 'work_dirs/cifar100_wrn40-2/epoch_240.pth'  # train it first (sam
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.relu', teacher='backbone.relu', student_channels=128, teacher_channels=128),
     embedding=dict(student_channels=128, teacher_channels=128))
+# Models from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's ResNets.
 model = dict(
-    architecture=dict(backbone=dict(type='CIFARWideResNet', arch='wrn_16_2'), head=dict(in_channels=128)),
-    teacher=dict(backbone=dict(type='CIFARWideResNet', arch='wrn_40_2'), head=dict(in_channels=128)),
+    architecture=dict(_delete_=True, **_base_.wrn_16_2),
+    teacher=dict(_delete_=True, **_base_.wrn_40_2),
     teacher_ckpt=teacher_ckpt)

@@ -2,18 +2,9 @@
 # Same recipe as the ResNet32x4 -> ResNet8x4 config, but lr 0.01 (CRD recipe for MobileNet/ShuffleNet students).
 # teacher_ckpt: train a CE-only vgg13 on CIFAR-100 (CRD recipe) first.
 _base_ = ['./vrm_resnet32x4_resnet8x4_1xb64-240e_cifar100.py']
-# CRD-style CIFAR backbones (mmkd_ext.models), defined here as configs/_base_/models/ has ResNets only.
-_preprocessor = dict(type='ClsDataPreprocessor', num_classes=100, mean=[129.304, 124.070, 112.434],
-                     std=[68.170, 65.392, 70.418], to_rgb=False)
-_head = dict(type='LinearClsHead', num_classes=100, loss=dict(type='CrossEntropyLoss', loss_weight=1.0))
-vgg13 = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor=_preprocessor,
-        backbone=dict(type='CIFARVGG', arch='vgg13'), neck=dict(type='GlobalAveragePooling'),
-        head=dict(**_head, in_channels=512))
-mobilenetv2 = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor=_preprocessor,
-              backbone=dict(type='CIFARMobileNetV2', width_mult=0.5), neck=dict(type='GlobalAveragePooling'),
-              head=dict(**_head, in_channels=1280))
+# Student and teacher come from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's ResNets.
 model = dict(
-    architecture=dict(_delete_=True, **mobilenetv2),
-    teacher=dict(_delete_=True, **vgg13),
+    architecture=dict(_delete_=True, **_base_.mobilenetv2),
+    teacher=dict(_delete_=True, **_base_.vgg13),
     teacher_ckpt='work_dirs/vgg13_1xb64-240e_cifar100/epoch_240.pth')
 optim_wrapper = dict(optimizer=dict(lr=0.01))

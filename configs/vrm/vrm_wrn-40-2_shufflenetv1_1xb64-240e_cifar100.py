@@ -2,18 +2,9 @@
 # Same recipe as the ResNet32x4 -> ResNet8x4 config, but lr 0.01 (CRD recipe for MobileNet/ShuffleNet students).
 # teacher_ckpt: train a CE-only wrn-40-2 on CIFAR-100 (CRD recipe) first.
 _base_ = ['./vrm_resnet32x4_resnet8x4_1xb64-240e_cifar100.py']
-# CRD-style CIFAR backbones (mmkd_ext.models), defined here as configs/_base_/models/ has ResNets only.
-_preprocessor = dict(type='ClsDataPreprocessor', num_classes=100, mean=[129.304, 124.070, 112.434],
-                     std=[68.170, 65.392, 70.418], to_rgb=False)
-_head = dict(type='LinearClsHead', num_classes=100, loss=dict(type='CrossEntropyLoss', loss_weight=1.0))
-wrn_40_2 = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor=_preprocessor,
-           backbone=dict(type='CIFARWideResNet', arch='wrn_40_2'), neck=dict(type='GlobalAveragePooling'),
-           head=dict(**_head, in_channels=128))
-shufflenetv1 = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor=_preprocessor,
-               backbone=dict(type='CIFARShuffleNetV1', groups=3), neck=dict(type='GlobalAveragePooling'),
-               head=dict(**_head, in_channels=960))
+# Student and teacher come from ../_base_/models/cifar100_classifiers.py; _delete_ replaces the base's ResNets.
 model = dict(
-    architecture=dict(_delete_=True, **shufflenetv1),
-    teacher=dict(_delete_=True, **wrn_40_2),
+    architecture=dict(_delete_=True, **_base_.shufflenetv1),
+    teacher=dict(_delete_=True, **_base_.wrn_40_2),
     teacher_ckpt='work_dirs/wrn-40-2_1xb64-240e_cifar100/epoch_240.pth')
 optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -2,4 +2,4 @@
 # The WRN-40-2 -> WRN-16-2 config with another student; same recipe as ResNet32x4 -> ResNet8x4.
 # teacher_ckpt: train a CE-only wrn-40-2 on CIFAR-100 (CRD recipe) first.
 _base_ = ['./vrm_wrn-40-2_wrn-16-2_1xb64-240e_cifar100.py']
-model = dict(architecture=dict(backbone=dict(arch='wrn_40_1'), head=dict(in_channels=64)))
+model = dict(architecture={{_base_.wrn_40_1}})  # same keys as the base's WRN-16-2: a plain merge replaces it
