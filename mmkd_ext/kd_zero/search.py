@@ -347,8 +347,11 @@ class DistillerSearch:
     def step(self) -> None:
         """Propose, evaluate and select one generation, then save the state."""
         st, cfg = self.state, self.cfg
-        initial = len(st['population']) < cfg.population_size
-        n = cfg.population_size - len(st['population']) if initial else min(
+        missing = cfg.population_size - len(st['population'])
+        initial = missing > 0
+        # [R] refills of the initial population (after rejections) propose at least a generation's worth of
+        # candidates, so every rank has work; surplus accepted ones compete for the population (elitist)
+        n = max(missing, cfg.offspring_per_generation) if initial else min(
             cfg.offspring_per_generation, cfg.iterations - st['iterations_done'])
         genomes = self._propose(n, initial)
         results = self._evaluate(genomes)
@@ -363,7 +366,7 @@ class DistillerSearch:
         if not initial:
             st['iterations_done'] += n
             st['since_shrink'] += n
-        self._tick(n if not initial else len(new_ok))
+        self._tick(n if not initial else min(len(new_ok), missing))
         if cfg.mode == 'evolution' and st['since_shrink'] >= cfg.shrink_interval:
             self._shrink()
         elif cfg.mode == 'evolution' and initial and rejected:
