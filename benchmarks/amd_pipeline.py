@@ -6,7 +6,11 @@
 2. Latency, parameters and FLOPs (MMEngine count) of the exported pruned student vs the masked model and the
    teacher (resnet20 at 30% and ViT-Base at 15%).
 
-    python benchmarks/amd_pipeline.py [--epochs 2] [--candidates 3] [--skip-chain]
+    python benchmarks/amd_pipeline.py [--epochs 2] [--candidates 3] [--skip-chain] [--skip-export] [--large]
+
+``--large`` runs 12 epochs per run instead of 2, so the per-epoch costs outweigh the fixed cost of building
+each Runner (about 5 s: configs, model, checkpoint, FLOPs count for the pruner). Every figure is printed with
+the 1-minute load average (``os.getloadavg``), since the machine may be shared.
 
 Digits demo data; a random-weight resnet20 teacher unless work_dirs/digits_teacher/epoch_30.pth exists.
 The paper's figures are GPU hours on 16 A100s for 100 epochs; here every run is a few CPU epochs, so the
@@ -60,6 +64,14 @@ def base_config(work: str, epochs: int, m: int) -> Config:
     return cfg
 
 
+LARGE_EPOCHS = 12
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, printed next to every timing."""
+    return 'load %.2f %.2f %.2f' % os.getloadavg()
+
+
 def kd_run(cfg: Config, work: str, student_cfg: dict, teacher_ckpt: str, teacher_scale: float = 1.0,
            importance_file: str = None) -> float:
     """One single-step distillation run (AMDDistill without candidates: same loss, one student); wall seconds."""
@@ -81,9 +93,11 @@ def chain_benchmark(epochs: int, m: int) -> None:
     work = tempfile.mkdtemp(prefix='amd_bench_')
     try:
         cfg = base_config(work, epochs, m)
+        load_before = load()
         start = time.perf_counter()
         state = AMDPipeline(copy.deepcopy(cfg), osp.join(work, 'amd'), log=lambda *_: None).run()
         amd_s = time.perf_counter() - start
+        load_amd = load()
         student_cfg = Config.fromfile(state['export']['student']['config']).model.to_dict()
         kd_s = kd_run(cfg, osp.join(work, 'kd'), student_cfg, cfg.model.teacher_ckpt)
         # MMD: one TA per candidate distilled from the teacher, then a student from each TA. Each TA is the
@@ -93,9 +107,10 @@ def chain_benchmark(epochs: int, m: int) -> None:
         one_student = kd_run(cfg, osp.join(work, 'mmd_student'), student_cfg, cfg.model.teacher_ckpt)
         mmd_s = m * (one_ta + one_student)
         threads = torch.get_num_threads()
-        print(f'== wall time, digits, {epochs} epochs per run, m={m} candidates (CPU, {threads} thread)')
+        print(f'== wall time, digits, {epochs} epochs per run, m={m} candidates (CPU, {threads} thread); '
+              f'{load_before} before, {load()} after')
         stages = ', '.join(f'{k} {v["wall_s"]:.1f}s' for k, v in state.items())
-        print(f'AMD chain              {amd_s:7.1f} s  ({stages})')
+        print(f'AMD chain              {amd_s:7.1f} s  ({stages}; {load_amd} after)')
         print(f'single-step KD         {kd_s:7.1f} s  -> AMD / KD  = {amd_s / kd_s:.2f}x  (paper 2.2x)')
         print(f'manual multi-step MMD  {mmd_s:7.1f} s  (m x [TA {one_ta:.1f}s + student {one_student:.1f}s])'
               f'  -> MMD / KD = {mmd_s / kd_s:.2f}x (paper 20x), MMD / AMD = {mmd_s / amd_s:.2f}x')
@@ -133,7 +148,7 @@ def export_benchmark(name: str, model_cfg: dict, shape: tuple, scale: float, bat
     exported_ms = latency(model, x, repeats)
     flops = total_flops(model, (x[:1], ))
     params = sum(p.numel() for p in model.parameters())
-    print(f'== {name}: batch {batch}, median of {repeats} CPU forwards')
+    print(f'== {name}: batch {batch}, median of {repeats} CPU forwards ({load()})')
     print(f'teacher   {teacher_ms:8.1f} ms  {teacher_params / 1e6:7.3f} M params  {teacher_flops / 1e9:7.3f} GFLOPs')
     print(f'masked    {masked_ms:8.1f} ms  {teacher_params / 1e6:7.3f} M params  {teacher_flops / 1e9:7.3f} GFLOPs '
           f'(computed: masks zero structures, nothing is skipped)')
@@ -147,16 +162,25 @@ def main() -> None:
     parser.add_argument('--candidates', type=int, default=3)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--skip-chain', action='store_true')
+    parser.add_argument('--skip-export', action='store_true', help='skip the latency/params/FLOPs part')
+    parser.add_argument('--large', action='store_true',
+                        help=f'{LARGE_EPOCHS} epochs per run, so per-epoch costs dominate the Runner start-up')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.skip_export:
+        export_all()
+    if not args.skip_chain:
+        chain_benchmark(LARGE_EPOCHS if args.large else args.epochs, args.candidates)
+
+
+def export_all() -> None:
+    """Latency, parameters and FLOPs of teacher, masked and exported models (resnet20 and ViT-Base)."""
     cfg = Config.fromfile(CONFIG)
     export_benchmark('resnet20 -> 30% (digits classifier)', cfg.model.teacher.to_dict(), (3, 32, 32), 0.3, 32, 20,
                      random_scores=False)
     vit = Config.fromfile(osp.join(ROOT, 'configs', 'amd', 'amd_vit-base_vit-base-p15_16xb8-100e_cifar100.py'))
     export_benchmark('ViT-Base -> 15% (224 px)', vit.model.teacher.to_dict(), (3, 224, 224), 0.15, 1, 5,
                      random_scores=True)
-    if not args.skip_chain:
-        chain_benchmark(args.epochs, args.candidates)
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -122,6 +122,24 @@ class AMDPipeline:
         self.state = StageState(osp.join(work_dir, 'amd_state.json'))
 
     # orchestration ------------------------------------------------------------------------------
+    def reuse(self, other: 'AMDPipeline', stages: Sequence[str]) -> None:
+        """Mark ``stages`` done with the outputs of ``other`` (another work dir of the same chain).
+
+        Used to re-run only the later stages with another seed, e.g. the final distillation reusing the
+        importance scores, the joint network and the selection of a first run.
+
+        Args:
+            other: a pipeline whose ``stages`` finished.
+            stages: stage names (see :meth:`stage_names`).
+        """
+        names = self.stage_names()
+        for name in stages:
+            if name not in names:
+                raise ValueError(f'unknown stage {name!r}; stages are {names}')
+            if not other.state.done(name):
+                raise ValueError(f'stage {name!r} has not finished in {other.work_dir}; nothing to reuse')
+            self.state.record(name, dict(other.state.data[name], reused_from=other.work_dir))
+
     def stage_names(self) -> List[str]:
         names = ['importance']
         for i in range(1, self.amd['num_ta'] + 1):
@@ -330,12 +348,15 @@ class AMDPipeline:
             pruner = AMDPruner(model, **self._pruner_cfg())
             pruner.set_scores(scores)
             widths = pruner.densify(model, scale)
-            flops = measure_flops(model, example_inputs(self._pruner_cfg()['input_shape'])).total()
+            analyzer = measure_flops(model, example_inputs(self._pruner_cfg()['input_shape']))
+            flops = analyzer.total()
+            scope = self._pruner_cfg().get('flops_scope', '')  # scales are FLOPs ratios of this sub-module
+            scope_flops = analyzer.total(scope) if scope else flops  # (the backbone for segmentation, Table 8 [R])
             params = sum(p.numel() for p in model.parameters())
             files = export_pruned(model, arch_cfg, widths, out_dir, name,
                                   self._pruner_cfg().get('ffn_granularity', 'neuron'), extra)
-            result[name] = dict(files, scale=scale, flops=int(flops), params=int(params),
-                                measured_scale=float(flops) / pruner.reference_flops)
+            result[name] = dict(files, scale=scale, flops=int(flops), scope_flops=int(scope_flops),
+                                params=int(params), measured_scale=float(scope_flops) / pruner.reference_flops)
         if self.amd['final_student'] is not None:
             model = self._build(self.amd['final_student'], self.state.data['final']['student'])
             path = osp.join(out_dir, 'student.pth')

@@ -171,3 +171,75 @@ def test_two_teacher_assistants_shrink_the_teacher_each_iteration(tmp_path, teac
     assert state['joint_2']['teacher_scale'] == pytest.approx(0.8)
     assert state['joint_2']['scales'] == pytest.approx([0.6, 0.4])
     assert state['select_2']['selected_scale'] == pytest.approx(0.6)
+
+
+def test_reuse_marks_finished_stages_of_another_run_and_refuses_unfinished_ones(tmp_path, teacher_ckpt):
+    from mmkd_ext.amd.pipeline import AMDPipeline
+
+    cfg = Config.fromfile(_write_config(tmp_path, teacher_ckpt, 1))
+    first = AMDPipeline(cfg, str(tmp_path / "a"), log=lambda *_: None)
+    first.run(until="importance")
+    second = AMDPipeline(cfg, str(tmp_path / "b"), log=lambda *_: None)
+    with pytest.raises(ValueError, match="has not finished"):
+        second.reuse(first, ["joint_1"])
+    with pytest.raises(ValueError, match="unknown stage"):
+        second.reuse(first, ["distill"])
+    second.reuse(first, ["importance"])
+    assert second.state.data["importance"]["scores"] == first.state.data["importance"]["scores"]
+    assert AMDPipeline(cfg, str(tmp_path / "b")).state.done("importance")  # persisted in amd_state.json
+
+
+SEG_DEMO = config_path("amd", "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py")
+SEG = """
+_base_ = [{demo!r}]
+_pre = dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+            pad_val=0, seg_pad_val=255, size=(32, 64))
+_net = dict(_delete_=True, _scope_='mmseg', type='EncoderDecoder', data_preprocessor=_pre,
+            backbone=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8, out_indices=(3, ),
+                          dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), contract_dilation=True),
+            decode_head=dict(type='PSPHead', in_channels=64, in_index=0, channels=8, pool_scales=(1, 2),
+                             num_classes=19, align_corners=False,
+                             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            train_cfg=dict(), test_cfg=dict(mode='whole'))
+model = dict(architecture=_net, teacher=_net, teacher_ckpt={ckpt!r}, pruner=dict(input_shape=(3, 32, 64)),
+             feature_modules=['backbone.layer4'])
+amd = dict(joint_train_cfg=dict(max_iters=2, val_interval=2), final_train_cfg=dict(max_iters=2, val_interval=2),
+           selection=dict(rule='npsd_threshold', npsd_threshold=-1.0))  # the largest TA: the final stage trains
+_train = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'), dict(type='Resize', scale=(64, 32)),
+          dict(type='PackSegInputs')]
+_val = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(64, 32)), dict(type='LoadAnnotations'),
+        dict(type='PackSegInputs')]  # full-size labels: IoUMetric compares at the original shape
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=_train, indices=4))
+val_dataloader = dict(dataset=dict(pipeline=_val, indices=2))
+test_dataloader = dict(dataset=dict(pipeline=_val, indices=2))
+log_level = 'WARNING'
+"""
+
+
+def test_segmentation_chain_exports_a_backbone_pruned_pspnet(tmp_path, cityscapes_root):
+    """Table 8 path at toy size: mIoU selection, backbone FLOPs scope, mmseg export equal to the masked model."""
+    path = tmp_path / "amd_seg.py"
+    path.write_text(SEG.format(demo=SEG_DEMO, ckpt="unused"))
+    torch.manual_seed(0)
+    teacher = MODELS.build(Config.fromfile(str(path)).model.teacher)
+    ckpt = str(tmp_path / "seg_teacher.pth")
+    torch.save({"state_dict": teacher.state_dict()}, ckpt)
+    path.write_text(SEG.format(demo=SEG_DEMO, ckpt=ckpt))
+    state = _run(str(path), str(tmp_path / "work"))
+    assert state["select_1"]["scales"] == pytest.approx([0.8, 0.6, 0.4]) and state["final"]["trained"]
+    assert all(0 <= a <= 1 for a in state["select_1"]["accuracies"])  # mIoU % scaled to a fraction
+    student = state["export"]["student"]
+    # the scale is the backbone's FLOPs ratio (flops_scope='backbone'); the whole model keeps its head
+    assert abs(student["measured_scale"] - 0.4) < 0.05 and student["scope_flops"] < student["flops"]
+    exported = MODELS.build(Config.fromfile(student["config"]).model)
+    load_checkpoint(exported, student["checkpoint"], map_location="cpu")
+    masked = MODELS.build(Config.fromfile(str(path)).model.architecture)
+    loaded = load_checkpoint(masked, state["final"]["student"], map_location="cpu")
+    load_bn_stats(masked, loaded["bn_stats"], 0.4)
+    pruner = AMDPruner(masked, (3, 32, 64), flops_scope="backbone")
+    pruner.set_scores(load_scores(state["importance"]["scores"]))
+    pruner.apply(0.4)
+    x = torch.randn(1, 3, 32, 64)
+    exported.eval(), masked.eval()
+    assert torch.allclose(exported(x, mode="tensor"), masked(x, mode="tensor"), atol=1e-4)
+    assert sum(p.numel() for p in exported.parameters()) == student["params"]
