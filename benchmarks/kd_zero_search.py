@@ -40,8 +40,12 @@ def run_search(work_dir: str, nproc: int, args) -> float:
     else:
         cmd = [sys.executable, *cmd]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    out = subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True).stdout
+    wall = time.perf_counter() - start
+    for line in out.splitlines():  # per-rank share and idle time (torchrun)
+        if line.startswith('rank ') and 'waited' in line:
+            print(f'  {line}')
+    return wall
 
 
 def report_state(path: str) -> dict:

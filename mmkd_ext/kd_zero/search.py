@@ -222,6 +222,7 @@ class DistillerSearch:
         self._cache: Dict[str, dict] = {}
         self._bar = None
         self.claimed = 0  # candidates this rank trained in this call
+        self.waited = 0.0  # seconds this rank spent waiting for the others (gathers, barriers) in this call
         self._run_id = time.time_ns()  # queue keys must not repeat within one process group
         if self.world > 1:
             ids = [None] * self.world
@@ -275,7 +276,9 @@ class DistillerSearch:
 
     def _barrier(self) -> None:
         if self.world > 1:
+            start = time.perf_counter()
             torch_dist.barrier()
+            self.waited += time.perf_counter() - start
 
     # -- proposals ---------------------------------------------------------------------------------
     @property
@@ -333,7 +336,9 @@ class DistillerSearch:
         gathered = [mine]
         if self.world > 1:
             gathered = [None] * self.world
+            start = time.perf_counter()
             torch_dist.all_gather_object(gathered, mine)
+            self.waited += time.perf_counter() - start
         merged = {int(i): r for part in gathered for i, r in part.items()}
         for i, genome in enumerate(genomes):
             self._cache[genome.key()] = merged.get(i, self._cache.get(genome.key()))
@@ -494,6 +499,7 @@ def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: b
     search = DistillerSearch(space, evo, evaluator, work_dir, progress)
     best = search.run(resume=resume, max_generations=max_generations)
     out = dict(best=best, savings=search.rejection_savings(), finished=search.finished, claimed=search.claimed,
+               waited=search.waited,
                paths={})
     if search.rank != 0 or best is None:
         return out

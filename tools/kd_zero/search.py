@@ -51,7 +51,8 @@ def main(argv=None):
     out = search_from_config(cfg, work_dir, mode=mode, resume=not args.no_resume,
                              max_generations=args.max_generations)
     if dist.is_initialized():
-        print(f"rank {dist.get_rank()} trained {out['claimed']} of the candidates of this call", flush=True)
+        print(f"rank {dist.get_rank()} trained {out['claimed']} of the candidates of this call and waited "
+              f"{out['waited']:.1f} s for the other ranks", flush=True)
     if int(os.environ.get('RANK', 0)) == 0 and out['best'] is not None:
         best = out['best']
         print(f"best distiller: {best['genome']}\nfitness terms: {best['result']['terms']}")
