@@ -7,6 +7,7 @@ compares with the resnet8 rows.
 from __future__ import annotations
 
 import os.path as osp
+import shutil
 import time
 from typing import List, Optional, Tuple
 
@@ -14,7 +15,7 @@ import torch
 from mmengine.config import Config
 
 from ..demo_runner import CONFIG_ROOT, DemoContext, DemoRow
-from .pipeline import AMDPipeline
+from .pipeline import AMDPipeline, chain_inputs, read_chain_inputs
 
 CONFIG = osp.join(CONFIG_ROOT, 'amd', 'amd_resnet20_resnet20-p30_1xb32-6e_digits.py')
 DEMO_CANDIDATES = 3  # m for the demo (the paper's m = 9 costs 3x more per step)
@@ -51,6 +52,14 @@ def demo_config(ctx: DemoContext, seed: int) -> Config:
     return cfg
 
 
+def drop_stale_chain(work_dir: str, cfg: Config) -> None:
+    """Delete a demo chain computed from another teacher or settings (a second ``make demo`` retrains the
+    teacher); a chain of the same inputs is kept and resumed."""
+    saved = read_chain_inputs(work_dir)
+    if saved is not None and saved != chain_inputs(cfg):
+        shutil.rmtree(work_dir)
+
+
 def _chain(ctx: DemoContext, seed: int, first: Optional[AMDPipeline] = None) -> Tuple[AMDPipeline, str]:
     """One seed of the chain; later seeds reuse what does not depend on the seed.
 
@@ -61,7 +70,9 @@ def _chain(ctx: DemoContext, seed: int, first: Optional[AMDPipeline] = None) -> 
     Returns:
         The finished pipeline and what was re-run for this seed.
     """
-    pipe = AMDPipeline(demo_config(ctx, seed), ctx.work_dir('amd', seed), log=lambda *_: None)
+    cfg, work_dir = demo_config(ctx, seed), ctx.work_dir('amd', seed)
+    drop_stale_chain(work_dir, cfg)
+    pipe = AMDPipeline(cfg, work_dir, log=lambda *_: None)
     rerun = 'all stages'
     if first is not None:
         n = first.amd['num_ta']

@@ -17,6 +17,7 @@ The AMD config is an ordinary MMEngine config whose ``model`` is an :class:`AMDD
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import os.path as osp
@@ -102,6 +103,42 @@ class StageState:
         os.replace(tmp, self.path)
 
 
+INPUTS_FILE = 'amd_inputs.json'  # what the finished stages of a work dir were computed from
+
+
+def chain_inputs(cfg: Config) -> Dict[str, str]:
+    """sha256 of what the stages depend on: the ``model`` and ``amd`` settings and the teacher checkpoint file.
+
+    The schedule lengths (``amd.joint_train_cfg``, ``amd.final_train_cfg``) are left out: a resumed training
+    stage may be extended, as with MMEngine's ``--resume``; so is the teacher checkpoint's path (its content
+    counts).
+
+    Args:
+        cfg: the AMD config as loaded (before any stage fills in run-time paths).
+
+    Returns:
+        ``{'settings': sha256, 'teacher checkpoint': sha256 or 'none'}``.
+    """
+    amd = {k: v for k, v in (cfg.get('amd', {}) or {}).items() if k not in ('joint_train_cfg', 'final_train_cfg')}
+    model = {k: v for k, v in cfg.model.to_dict().items() if k != 'teacher_ckpt'}  # its content is hashed below
+    settings = json.dumps(dict(model=model, amd=amd), sort_keys=True, default=str)
+    ckpt = cfg.model.get('teacher_ckpt')
+    digest = 'none'
+    if ckpt and osp.isfile(ckpt):
+        with open(ckpt, 'rb') as f:
+            digest = hashlib.file_digest(f, 'sha256').hexdigest()
+    return {'settings': hashlib.sha256(settings.encode()).hexdigest(), 'teacher checkpoint': digest}
+
+
+def read_chain_inputs(work_dir: str) -> Optional[Dict[str, str]]:
+    """The :func:`chain_inputs` recorded in ``work_dir`` (None when there are none)."""
+    path = osp.join(work_dir, INPUTS_FILE)
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 class AMDPipeline:
     """Run the AMD stages of one config.
 
@@ -120,6 +157,7 @@ class AMDPipeline:
         self.target = self.scales[-1]
         os.makedirs(work_dir, exist_ok=True)
         self.state = StageState(osp.join(work_dir, 'amd_state.json'))
+        self.inputs = chain_inputs(cfg)
 
     # orchestration ------------------------------------------------------------------------------
     def reuse(self, other: 'AMDPipeline', stages: Sequence[str]) -> None:
@@ -151,6 +189,7 @@ class AMDPipeline:
         names = self.stage_names()
         if until is not None and until not in names:
             raise ValueError(f'unknown stage {until!r}; stages are {names}')
+        self._check_inputs()
         for name in names:
             if self.state.done(name):
                 self.log(f'[amd] stage {name}: done before, skipped')
@@ -163,6 +202,26 @@ class AMDPipeline:
             if name == until:
                 break
         return self.state.data
+
+    @property
+    def inputs_path(self) -> str:
+        return osp.join(self.work_dir, INPUTS_FILE)
+
+    def _check_inputs(self) -> None:
+        """Refuse to resume stages that were computed from other settings or another teacher checkpoint."""
+        saved = read_chain_inputs(self.work_dir)
+        if saved is None or not any(self.state.done(n) for n in self.stage_names()):
+            with open(self.inputs_path, 'w') as f:
+                json.dump(self.inputs, f, indent=1)
+            return
+        changed = sorted(k for k in set(saved) | set(self.inputs) if saved.get(k) != self.inputs.get(k))
+        if changed:
+            raise ValueError(
+                f'{self.state.path} holds AMD stages computed with other {" and ".join(changed)} than this run '
+                f'(sha256 in {self.inputs_path}: {[saved.get(k, "none")[:12] for k in changed]}, now '
+                f'{[self.inputs.get(k, "none")[:12] for k in changed]}); resuming would mix them. Use another '
+                '--work-dir, or delete that work dir to start over (only the schedule lengths in '
+                'amd.joint_train_cfg / amd.final_train_cfg may change between resumed runs).')
 
     def _run_stage(self, name: str) -> dict:
         if name == 'importance':

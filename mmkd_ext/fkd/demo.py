@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 from ..demo_runner import CONFIG_ROOT, DemoContext, DemoRow, train_config
 from .generation import generate_labels
+from .store import sha256_file
 
 LABEL_CONFIG = osp.join(CONFIG_ROOT, 'fkd', 'labels_resnet20_m30-ms5_digits.py')
 TRAIN_CONFIG = osp.join(CONFIG_ROOT, 'fkd', 'fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')
@@ -26,7 +27,9 @@ def run_demo(ctx: DemoContext) -> List[DemoRow]:
     """
     cfg = Config.fromfile(LABEL_CONFIG)
     cfg.teachers[0].checkpoint = ctx.teacher_ckpt
-    store_dir = osp.join(ctx.work_root, 'fkd_labels')
+    # one store per teacher checkpoint: a second `make demo` retrains the teacher (new weights), and the store of the
+    # first run must neither be reused with them nor block the run; the same teacher resumes/reuses its store
+    store_dir = osp.join(ctx.work_root, f'fkd_labels_{sha256_file(ctx.teacher_ckpt)[:12]}')
     cfg.fkd_generation.update(store_dir=store_dir, num_crops=2 if ctx.quick else DEMO_CROPS)
     start = time.perf_counter()
     report = generate_labels(cfg, progress=False, log=lambda *_: None)

@@ -243,3 +243,28 @@ def test_segmentation_chain_exports_a_backbone_pruned_pspnet(tmp_path, cityscape
     exported.eval(), masked.eval()
     assert torch.allclose(exported(x, mode="tensor"), masked(x, mode="tensor"), atol=1e-4)
     assert sum(p.numel() for p in exported.parameters()) == student["params"]
+
+
+def test_resume_with_another_teacher_or_settings_is_refused_and_the_demo_starts_over(tmp_path, teacher_ckpt):
+    from mmkd_ext.amd.demo import drop_stale_chain
+    from mmkd_ext.amd.pipeline import chain_inputs
+
+    work = str(tmp_path / "work")
+    _run(_write_config(tmp_path, teacher_ckpt, 1), work, "--until", "importance")
+    ckpt = torch.load(teacher_ckpt)
+    ckpt["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    retrained = str(tmp_path / "retrained.pth")
+    torch.save(ckpt, retrained)
+    with pytest.raises(ValueError, match="other teacher checkpoint than this run"):
+        _run(_write_config(tmp_path, retrained, 1), work)
+    with pytest.raises(ValueError, match="other settings than this run"):
+        _run(_write_config(tmp_path, teacher_ckpt, 1), work, "--cfg-options", "model.alpha=2.0")
+    # a longer schedule is not another setting: the importance stage is kept
+    cfg = Config.fromfile(_write_config(tmp_path, teacher_ckpt, 5))
+    drop_stale_chain(work, cfg)
+    assert osp.exists(osp.join(work, "amd_state.json"))
+    # the demo drops a chain of another teacher instead of failing
+    cfg.model.teacher_ckpt = retrained
+    assert chain_inputs(cfg)["teacher checkpoint"] != "none"
+    drop_stale_chain(work, cfg)
+    assert not osp.exists(work)
