@@ -2,50 +2,15 @@
 # ([R] METHODS.md 2.8; 256 channels in both, so no aligner) and summed, plus the detector's own losses; 2x schedule
 # (24 epochs), SGD momentum 0.9, weight decay 1e-4 [P]. The paper (Sec. 4.3) reuses the distiller searched on
 # ImageNet, which is not published: this config is meant to take the best genome of
-# search_kd_zero_resnet34_resnet18_in1k-subset.py (its best_genome.json -> kd_zero_genome below; no detection search:
-# a search config on this file is refused). Until then the genome is our [R] default, the CWD-like point of the space
+# search_kd_zero_resnet34_resnet18_in1k-subset.py (its best_genome.json -> kd_zero_genome of the RetinaNet config,
+# which this one inherits; no detection search: a search config on this file is refused). Until then the genome is our [R] default, the CWD-like point of the space
 # (spatial softmax + KL, tau 4; KL is summed over the 256 channels, so W_f = 0.05 ~ CWD's weight 10 / 256).
-_base_ = [
-    'mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/schedules/schedule_2x.py',
-    'mmdet::_base_/default_runtime.py'
-]
-custom_imports = dict(imports=['mmkd_ext'], allow_failed_imports=False)  # registers KDZeroLoss
+# Same distiller, schedule and recipe as the RetinaNet pair; only the detectors, the teacher checkpoint and the
+# two-stage learning rate change.
+_base_ = ['./kd_zero_fpn_retinanet-x101-64x4d_retinanet-r50_8xb2-2x_coco.py']
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/cascade_rcnn/cascade_mask_rcnn_x101_64x4d_fpn_20e_coco/cascade_mask_rcnn_x101_64x4d_fpn_20e_coco_20200512_161033-bdb5126a.pth'  # noqa: E501
-kd_zero_sources = dict(feature=dict(student='neck', teacher='neck', student_channels=256, teacher_channels=256))
-kd_zero_genome = dict(knowledge='feature', t1='no', t2='no', t3='softmax_HW', distance='kl', weight=0.05,
-                      calibration='no', tau=4.0)
 model = dict(
-    _scope_='mmrazor',
-    type='FpnTeacherDistill',
-    architecture=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py', pretrained=False),
-    teacher=dict(cfg_path='mmdet::cascade_rcnn/cascade-mask-rcnn_x101-64x4d_fpn_20e_coco.py', pretrained=False),
-    teacher_ckpt=teacher_ckpt,
-    distiller=dict(
-        type='ConfigurableDistiller',
-        student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses=dict(
-            loss_kdzero_fpn0=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn1=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn2=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn3=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn4=dict(type='KDZeroLoss', genome=kd_zero_genome)),
-        loss_forward_mappings=dict(
-            loss_kdzero_fpn0=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=0)),
-            loss_kdzero_fpn1=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=1),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=1)),
-            loss_kdzero_fpn2=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=2),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=2)),
-            loss_kdzero_fpn3=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=3),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=3)),
-            loss_kdzero_fpn4=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=4),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=4)))))
-find_unused_parameters = True
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+    architecture=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py'),
+    teacher=dict(cfg_path='mmdet::cascade_rcnn/cascade-mask-rcnn_x101-64x4d_fpn_20e_coco.py'),
+    teacher_ckpt=teacher_ckpt)
+optim_wrapper = dict(optimizer=dict(lr=0.02))

@@ -14,6 +14,7 @@ teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retina
 kd_zero_sources = dict(feature=dict(student='neck', teacher='neck', student_channels=256, teacher_channels=256))
 kd_zero_genome = dict(knowledge='feature', t1='no', t2='no', t3='softmax_HW', distance='kl', weight=0.05,
                       calibration='no', tau=4.0)
+_levels = [0, 1, 2, 3, 4]  # one KDZeroLoss per FPN output (P3-P7 here, P2-P6 for Faster R-CNN)
 model = dict(
     _scope_='mmrazor',
     type='FpnTeacherDistill',
@@ -24,28 +25,11 @@ model = dict(
         type='ConfigurableDistiller',
         student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
         teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses=dict(
-            loss_kdzero_fpn0=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn1=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn2=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn3=dict(type='KDZeroLoss', genome=kd_zero_genome),
-            loss_kdzero_fpn4=dict(type='KDZeroLoss', genome=kd_zero_genome)),
-        loss_forward_mappings=dict(
-            loss_kdzero_fpn0=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=0)),
-            loss_kdzero_fpn1=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=1),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=1)),
-            loss_kdzero_fpn2=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=2),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=2)),
-            loss_kdzero_fpn3=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=3),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=3)),
-            loss_kdzero_fpn4=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=4),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=4)))))
+        distill_losses={f'loss_kdzero_fpn{i}': dict(type='KDZeroLoss', genome=kd_zero_genome) for i in _levels},
+        loss_forward_mappings={
+            f'loss_kdzero_fpn{i}': dict(preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
+                                        preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
+            for i in _levels}))
 find_unused_parameters = True
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
