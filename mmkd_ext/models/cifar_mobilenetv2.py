@@ -16,6 +16,8 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from .stages import forward_stages
+
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -85,9 +87,4 @@ class CIFARMobileNetV2(BaseBackbone):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)
-        outs = []
-        for i, layer in enumerate(list(self.layers) + [self.conv2]):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return forward_stages(x, [*self.layers, self.conv2], self.out_indices)

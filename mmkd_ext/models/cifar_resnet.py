@@ -16,6 +16,8 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from .stages import forward_stages
+
 # name -> (depth, stem_channels, stage_channels), as in the CRD repository's resnet.py
 ARCHS = {
     'resnet8': (8, 16, (16, 32, 64)),
@@ -95,9 +97,4 @@ class CIFARResNet(BaseBackbone):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)
-        outs = []
-        for i, layer in enumerate((self.layer1, self.layer2, self.layer3)):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return forward_stages(x, (self.layer1, self.layer2, self.layer3), self.out_indices)

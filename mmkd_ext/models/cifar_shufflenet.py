@@ -16,6 +16,8 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from .stages import forward_stages
+
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """[N, C, H, W] -> [N, g, C/g, H, W] -> [N, C/g, g, H, W] -> [N, C, H, W]."""
@@ -87,12 +89,7 @@ class CIFARShuffleNetV1(BaseBackbone):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)
-        outs = []
-        for i, layer in enumerate((self.layer1, self.layer2, self.layer3)):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return forward_stages(x, (self.layer1, self.layer2, self.layer3), self.out_indices)
 
 
 # ---------------------------------------------------------------- ShuffleNetV2
@@ -190,9 +187,4 @@ class CIFARShuffleNetV2(BaseBackbone):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)
-        outs = []
-        for i, layer in enumerate((self.layer1, self.layer2, self.layer3, self.conv2)):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return forward_stages(x, (self.layer1, self.layer2, self.layer3, self.conv2), self.out_indices)
