@@ -20,9 +20,7 @@ from mmengine.runner import Runner
 
 from .genome import Genome
 from .hooks import CandidateRejected
-from .task_outputs import check_searchable, collect_classification, infer_task, task_fitness
-
-collect_outputs = collect_classification  # the classification outputs (kept under its former name)
+from .task_outputs import check_searchable, infer_task, task_fitness
 
 LOSS_NAME = 'loss_kdzero'
 
