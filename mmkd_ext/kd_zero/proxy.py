@@ -141,9 +141,10 @@ def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, s
     cfg.param_scheduler = compress_schedule(cfg.get('param_scheduler') or [], share)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 6)
-    hooks = [h for h in cfg.get('custom_hooks', []) or [] if h.get('type') != 'KDZeroRejectionHook']
-    if rejection is not None:
-        hooks.append(dict(type='KDZeroRejectionHook', **rejection))
+    hooks = [h for h in cfg.get('custom_hooks', []) or []
+             if str(h.get('type')).split('.')[-1] != 'KDZeroRejectionHook']
+    if rejection is not None:  # scoped: the base config's default scope may be mmseg / mmpretrain
+        hooks.append(dict(type='mmrazor.KDZeroRejectionHook', **rejection))
     cfg.custom_hooks = hooks
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed, deterministic=False)

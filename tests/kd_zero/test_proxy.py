@@ -67,3 +67,17 @@ def test_schedule_is_compressed_to_the_proxy_fraction():
     assert out[1]['milestones'] == [5, 8]
     assert out[2]['T_max'] == 12
     assert scheds[1]['milestones'] == [100, 150]  # input untouched
+
+
+def test_proxy_rejection_hook_builds_under_a_non_mmrazor_default_scope():
+    """The Cityscapes search's base config is mmseg-scoped; an unscoped hook type is not in mmseg's HOOKS."""
+    from mmengine.registry import HOOKS, DefaultScope
+
+    from mmkd_ext.kd_zero.proxy import proxy_config
+    base = Config.fromfile(BASE)
+    base.default_scope = 'mmseg'
+    cfg = proxy_config(base, Genome('logits', 'no', 'no', 'softmax_C', 'kl', 1.0, 'no', 4.0), 0.1, '/tmp/p', 0,
+                       rejection=dict())
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        hook = HOOKS.build(cfg.custom_hooks[-1])
+    assert type(hook).__name__ == 'KDZeroRejectionHook'
