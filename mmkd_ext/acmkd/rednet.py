@@ -38,9 +38,19 @@ class Involution(nn.Module):
         self.group_channels = channels // self.groups
         hidden = max(channels // reduction, 1)
         self.conv1 = ConvModule(channels, hidden, 1, norm_cfg=norm_cfg, act_cfg=dict(type='ReLU'))
-        self.conv2 = nn.Conv2d(hidden, kernel_size * kernel_size * self.groups, 1)
+        # a ConvModule without norm/act as in the authors' involution_naive.py: the published RedNet checkpoints
+        # store its weights as conv2.conv.{weight,bias}
+        self.conv2 = ConvModule(hidden, kernel_size * kernel_size * self.groups, 1, norm_cfg=None, act_cfg=None)
         self.avgpool = nn.AvgPool2d(stride, stride) if stride > 1 else nn.Identity()
         self.unfold = nn.Unfold(kernel_size, dilation=1, padding=(kernel_size - 1) // 2, stride=stride)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints of mmkd_ext <= 0.1.0 stored the kernel-generating conv as a plain Conv2d (conv2.weight)
+        for name in ('weight', 'bias'):
+            old = f'{prefix}conv2.{name}'
+            if old in state_dict:
+                state_dict[f'{prefix}conv2.conv.{name}'] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x (B, C, H, W). Returns: (B, C, H / stride, W / stride)."""
