@@ -12,6 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from .compat.distributed import prepare_distributed
+from .config_rules import apply_config_rules
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +44,7 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     cfg = Config.fromfile(config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_config_rules(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
