@@ -13,7 +13,7 @@ teachers = [
     dict(model=dict(type='ImageClassifier', data_preprocessor=_imagenet_preprocessor,
                     backbone=dict(type='EfficientNet', arch='l2'), neck=dict(type='GlobalAveragePooling'),
                     head=dict(type='LinearClsHead', num_classes=1000, in_channels=5504)),
-         checkpoint='checkpoints/efficientnet-l2_3rdparty-ra-noisystudent_in1k-475px_20220119-dcd3f4ff.pth')
+         checkpoint='checkpoints/efficientnet-l2_3rdparty-ra-noisystudent_in1k-475px_20221103-5a0d8058.pth')
 ]
 label_dataset = dict(type='ImageNet', data_root='data/imagenet', split='train',
                      pipeline=[dict(type='LoadImageFromFile')])
