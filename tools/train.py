@@ -16,6 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
 from mmkd_ext.launch import add_common_args, enable_amp, load_config  # noqa: E402
+from mmkd_ext.weights import check_weights_available  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,6 +45,7 @@ def main(argv=None):
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     check_dataset_roots(cfg)
+    check_weights_available(cfg)  # offline: a missing or to-be-downloaded weight is an error before building
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner

@@ -21,6 +21,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
 from mmkd_ext.fkd.generation import generate_labels  # noqa: E402
+from mmkd_ext.weights import check_weights_available  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,6 +45,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_weights_available(cfg)
     rank, world = 0, 1
     if args.launcher == 'pytorch':
         if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:

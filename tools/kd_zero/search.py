@@ -20,6 +20,7 @@ import torch.distributed as dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
+from mmkd_ext.weights import check_weights_available  # noqa: E402
 # isort: on
 
 
@@ -41,6 +42,9 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    base = Config.fromfile(cfg.base_config)  # every proxy builds the base config's teacher: its weights must be here
+    base.merge_from_dict(cfg.get('proxy', {}).get('cfg_options') or {})
+    check_weights_available(base)
     mode = args.mode or cfg.get('search', {}).get('mode', 'evolution')
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])

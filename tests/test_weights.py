@@ -1,0 +1,78 @@
+"""Weights a config would download or cannot find are named before anything is built (offline clusters)."""
+import os.path as osp
+
+import pytest
+import torch
+from conftest import config_path
+from mmengine.config import Config
+
+from mmkd_ext.weights import (WeightsUnavailable, check_weights_available, find_weight_refs, hub_cache_path,
+                              replace_unavailable_weights)
+
+COCO = config_path('kd', 'cwd_fpn_retinanet_r101_retinanet_r50_1x_coco.py')
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    monkeypatch.delenv('MMKD_ALLOW_DOWNLOADS', raising=False)
+    yield tmp_path / 'hub'
+    torch.hub.set_dir(old)
+
+
+def test_finds_the_teacher_and_the_backbone_inits_inside_cfg_path_models():
+    refs = {ref.where: ref.source for ref in find_weight_refs(Config.fromfile(COCO))}
+    assert refs['model.teacher_ckpt'] == 'checkpoints/retinanet_r101_fpn_1x_coco_20200130-7a93545f.pth'
+    inits = {src for where, src in refs.items() if where.endswith('backbone.init_cfg.checkpoint')}
+    assert inits == {'torchvision://resnet50', 'torchvision://resnet101'}  # mmdet's retinanet r50 / r101 configs
+
+
+def test_a_url_is_read_from_the_torch_hub_cache(empty_hub):
+    path = hub_cache_path('torchvision://resnet50')
+    assert path == osp.join(str(empty_hub), 'checkpoints', 'resnet50-0676ba61.pth')  # torchvision's file name
+
+
+def test_missing_and_remote_weights_are_one_error_before_building(empty_hub):
+    with pytest.raises(WeightsUnavailable) as err:
+        check_weights_available(Config.fromfile(COCO))
+    text = str(err.value)
+    assert isinstance(err.value, FileNotFoundError)
+    assert '3 weight file(s)' in text and 'model.teacher_ckpt' in text and 'file not found' in text
+    assert 'would be downloaded' in text and 'resnet50-0676ba61.pth' in text and 'MMKD_ALLOW_DOWNLOADS=1' in text
+    assert 'init_cfg to None' in text  # how to switch a backbone init off
+
+
+def test_cached_or_allowed_downloads_pass_and_local_files_are_still_required(empty_hub, monkeypatch, tmp_path):
+    cfg = Config.fromfile(COCO)
+    for name in ('resnet50-0676ba61.pth', 'resnet101-63fe2227.pth'):
+        osp.isdir(empty_hub / 'checkpoints') or (empty_hub / 'checkpoints').mkdir(parents=True)
+        (empty_hub / 'checkpoints' / name).write_bytes(b'0')
+    with pytest.raises(WeightsUnavailable, match='1 weight file'):
+        check_weights_available(cfg)
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'0')
+    cfg.model.teacher_ckpt = str(teacher)
+    check_weights_available(cfg)
+    (empty_hub / 'checkpoints' / 'resnet50-0676ba61.pth').unlink()
+    monkeypatch.setenv('MMKD_ALLOW_DOWNLOADS', '1')
+    check_weights_available(cfg)
+
+
+def test_train_tool_stops_before_building(empty_hub, tmp_path, shapes_root):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('train_tool', config_path('..', 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = config_path('kd', 'cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py')
+    with pytest.raises(WeightsUnavailable, match='model.teacher_ckpt'):
+        tool.main([config, '--work-dir', str(tmp_path), '--cfg-options', 'model.teacher_ckpt=missing/teacher.pth'])
+
+
+def test_replacement_for_the_config_check_leaves_nothing_unavailable(empty_hub):
+    cfg = Config.fromfile(COCO)
+    lines = replace_unavailable_weights(cfg)
+    assert len(lines) == 3 and all(line.startswith('random init instead of ') for line in lines)
+    assert cfg.model.teacher_ckpt is None
+    assert cfg.model.architecture.type == 'RetinaNet' and cfg.model.architecture.backbone.init_cfg is None
+    assert find_weight_refs(cfg) == []
