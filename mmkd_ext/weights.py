@@ -62,8 +62,12 @@ class WeightRef:
 
 def resolve_url(source: str) -> str:
     """The http(s) URL MMEngine downloads for ``source`` (``open-mmlab://``, ``torchvision://``, ``mmcls://``)."""
-    from mmengine.runner.checkpoint import (get_deprecated_model_names, get_external_models, get_mmcls_models,
-                                            get_torchvision_models)
+    from mmengine.runner.checkpoint import (
+        get_deprecated_model_names,
+        get_external_models,
+        get_mmcls_models,
+        get_torchvision_models,
+    )
     if source.startswith(('http://', 'https://')):
         return source
     scheme, name = source.split('://', 1)
@@ -77,13 +81,14 @@ def resolve_url(source: str) -> str:
 
 def hub_cache_path(source: str) -> str:
     """The torch hub cache file MMEngine's ``load_from_http`` reads for ``source`` (``<hub>/checkpoints/<name>``)."""
-    import torch
     from urllib.parse import urlparse
+
+    import torch
     return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(urlparse(resolve_url(source)).path))
 
 
 def _model_of_cfg_path(cfg_path: str) -> Optional[dict]:
-    """The ``model`` dict of an external config (``mmdet::...``), with its scope, as MMEngine's ``get_model`` builds it."""
+    """The ``model`` dict of an external config (``mmdet::...``) with its scope, as MMEngine's ``get_model`` builds."""
     from mmengine.hub import get_config
     external = get_config(cfg_path)
     model = external.get('model')

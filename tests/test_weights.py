@@ -6,8 +6,13 @@ import torch
 from conftest import config_path
 from mmengine.config import Config
 
-from mmkd_ext.weights import (WeightsUnavailable, check_weights_available, find_weight_refs, hub_cache_path,
-                              replace_unavailable_weights)
+from mmkd_ext.weights import (
+    WeightsUnavailable,
+    check_weights_available,
+    find_weight_refs,
+    hub_cache_path,
+    replace_unavailable_weights,
+)
 
 COCO = config_path('kd', 'cwd_fpn_retinanet_r101_retinanet_r50_1x_coco.py')
 

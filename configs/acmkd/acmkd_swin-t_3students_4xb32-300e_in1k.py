@@ -9,6 +9,9 @@
 _base_ = ['mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py', '../_base_/default_runtime.py']
 _preprocessor = dict(type='ClsDataPreprocessor', num_classes=1000, mean=[123.675, 116.28, 103.53],
                      std=[58.395, 57.12, 57.375], to_rgb=True)
+# the base's top-level data_preprocessor has no type (mmpretrain's tools fill it in); the Runner would hand it to the
+# algorithm, which takes the students' ClsDataPreprocessor when given none
+data_preprocessor = None
 _head = dict(type='LinearClsHead', num_classes=1000, loss=dict(type='CrossEntropyLoss', loss_weight=1.0))
 _swin_t = dict(
     _scope_='mmpretrain', type='ImageClassifier', data_preprocessor=_preprocessor,

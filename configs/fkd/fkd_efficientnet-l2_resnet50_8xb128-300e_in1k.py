@@ -6,6 +6,9 @@
 _base_ = ['mmpretrain::_base_/datasets/imagenet_bs32.py', '../_base_/default_runtime.py']
 store_dir = 'data/fkd_labels/in1k_efficientnet-l2-475_m200_ms5'
 crops_per_image = 4  # m ([P] Table 12)
+# the base's top-level data_preprocessor has no type (mmpretrain's ImageClassifier fills it in); the Runner would hand
+# it to the algorithm, which uses the student's ClsDataPreprocessor when given none
+data_preprocessor = None
 model = dict(
     _scope_='mmrazor',
     type='FKDDistill',

@@ -2,6 +2,9 @@
 # per step, AdamW lr 0.002, wd 0.05, cosine, 5 warm-up epochs, stochastic depth 0.1; no label smoothing, dropout,
 # repeated aug, RandAugment, Mixup, CutMix or random erasing. Paper: 75.2% top-1 (Table 5), 0.15x DeiT-KD's cost.
 _base_ = ['./fkd_efficientnet-l2_resnet50_8xb128-300e_in1k.py']
+# the base's top-level data_preprocessor has no type (mmpretrain's ImageClassifier fills it in); the Runner would hand
+# it to the algorithm, which uses the student's ClsDataPreprocessor when given none
+data_preprocessor = None
 model = dict(
     architecture=dict(
         _delete_=True, _scope_='mmpretrain', type='ImageClassifier',
