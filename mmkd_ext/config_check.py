@@ -268,6 +268,23 @@ def quiet_loaders(cfg: Config) -> None:
         visit(cfg[key])
 
 
+def zero_score_thresholds(model: Any) -> bool:
+    """Set every ``score_thr`` of the model's test settings to 0 (randomly initialised detectors score every box
+    below the usual 0.05, COCO evaluation then has no result to score). Returns whether any was set."""
+    found = False
+    if isinstance(model, dict):
+        for key, value in model.items():
+            if key == 'score_thr' and isinstance(value, (int, float)):
+                model[key] = 0.0
+                found = True
+            else:
+                found = zero_score_thresholds(value) or found
+    elif isinstance(model, (list, tuple)):
+        for value in model:
+            found = zero_score_thresholds(value) or found
+    return found
+
+
 def limit_train_iterations(cfg: Config, iters: int) -> str:
     """Shorten the schedule: epoch-based loops train one epoch of ``iters`` batches, iteration-based ``iters``."""
     train_cfg = cfg.train_cfg
@@ -389,6 +406,8 @@ class ConfigCheck:
         if self.shrink_inputs:
             notes.append(shrink(cfg))
         quiet_loaders(cfg)
+        if zero_score_thresholds(cfg.get('model')):
+            notes.append('detector score_thr 0 (random weights score below it)')
         cfg.work_dir = osp.join(self.work_dir, sub_dir) if sub_dir else self.work_dir
         cfg.launcher = 'none'
         if self.device == 'cpu':
@@ -528,10 +547,11 @@ class ConfigCheck:
             cfg.search.parents = 2
             cfg.top_k = 1
             _shorten_proxy(cfg.proxy, self.iters * 2)
+            rec.note = _write_search_subsets(cfg.proxy)
             dumped = self.dump(cfg, 'search_config.py')
             out = run_tool('tools/kd_zero/search.py', [dumped, '--work-dir', cfg.work_dir])
             best = out['paths'].get('config')
-            rec.note = f"best: {out['best']['genome'] if out.get('best') else None}"
+            rec.note += f"best: {out['best']['genome'] if out.get('best') else None}"
         if best is None:
             raise ConfigCheckFailed('search', 'the search wrote no best_distiller_config.py')
         self.check_train(best, 'best')
@@ -649,6 +669,18 @@ def _shorten_proxy(proxy: dict, train_images: int) -> None:
         train['dataset']['indices'] = train_images
     if 'batch_size' in train:
         train['batch_size'] = min(train['batch_size'], 2)
+
+
+def _write_search_subsets(proxy: dict) -> str:
+    """Write the ImageNet-subset lists a search config reads (``python -m mmkd_ext.kd_zero.imagenet_subset``, the
+    user's first step) into the stand-in, at its size: 2 classes x (2 proxy + 1 fitness) images."""
+    from .kd_zero.imagenet_subset import FITNESS_ANN, TRAIN_ANN, write_subset
+    roots = {leaf.get('data_root') for part in (proxy.get('fitness_dataloader', {}).get('dataset'), )
+             if part for leaf in iter_datasets(part) if 'kd_zero_' in str(leaf.get('ann_file', ''))}
+    for root in roots:
+        if not (osp.isfile(osp.join(root, TRAIN_ANN)) and osp.isfile(osp.join(root, FITNESS_ANN))):
+            write_subset(root, num_classes=2, per_class=2, fitness_per_class=1)
+    return f'ImageNet subset lists in {sorted(roots)}; ' if roots else ''
 
 
 TIMES_FILE = osp.join(ROOT, 'work_dirs', 'config_check_times.json')
