@@ -33,7 +33,7 @@ def check_module_name(model: nn.Module, source: str, role: str = 'recorder sourc
         role: what the name is, for the message.
     """
     names = [name for name, _ in model.named_modules() if name]
-    if source in names:
+    if source in names or source == '':  # '': the model itself (e.g. MMRazor CRD records its inputs)
         return
     hint = close_matches(source, names)
     suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else (
