@@ -16,7 +16,7 @@ import torch  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration)
 from mmkd_ext.amd.pipeline import AMDPipeline  # noqa: E402
-from mmkd_ext.launch import add_common_args, load_config  # noqa: E402
+from mmkd_ext.launch import add_common_args, load_config, select_device  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,6 +31,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args)
+    select_device()  # cuda:LOCAL_RANK before the importance stage builds anything (no Runner has set it yet)
     if args.threads:
         torch.set_num_threads(args.threads)
     state = AMDPipeline(cfg, cfg.work_dir).run(until=args.until)

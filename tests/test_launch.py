@@ -1,0 +1,121 @@
+"""One device per local rank, and torch's rank variables from torchrun / srun / mpirun (mmkd_ext/launch.py)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+
+from mmkd_ext.compat.distributed import (
+    LauncherEnvironmentError,
+    export_torch_env,
+    torch_env_from_mpi,
+    torch_env_from_slurm,
+)
+from mmkd_ext.launch import device_for_local_rank, select_device, setup_launcher
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_each_local_rank_gets_its_own_gpu(local_rank):
+    assert device_for_local_rank(local_rank, cuda_available=True, device_count=4) == torch.device('cuda', local_rank)
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_without_cuda_every_local_rank_runs_on_cpu(local_rank):
+    assert device_for_local_rank(local_rank, cuda_available=False, device_count=0) == torch.device('cpu')
+
+
+def test_more_ranks_than_gpus_on_a_node_is_an_error_naming_both_counts():
+    with pytest.raises(RuntimeError, match='LOCAL_RANK 2 needs GPU 2, but this process sees 2 GPU'):
+        device_for_local_rank(2, cuda_available=True, device_count=2)
+    with pytest.raises(ValueError, match='>= 0'):
+        device_for_local_rank(-1, cuda_available=False, device_count=0)
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_select_device_makes_the_local_rank_gpu_current(monkeypatch, local_rank):
+    current = []
+    monkeypatch.setenv('LOCAL_RANK', str(local_rank))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 4)
+    monkeypatch.setattr(torch.cuda, 'set_device', current.append)
+    assert select_device() == torch.device('cuda', local_rank)
+    assert current == [torch.device('cuda', local_rank)]
+
+
+def test_select_device_on_this_cpu_machine_is_cpu(monkeypatch):
+    monkeypatch.setenv('LOCAL_RANK', '3')
+    assert select_device() == torch.device('cpu')
+
+
+SLURM = dict(SLURM_PROCID='5', SLURM_NTASKS='8', SLURM_LOCALID='1', SLURM_NODELIST='gpu[03-04]')
+
+
+def test_slurm_task_variables_become_torch_rank_variables():
+    hosts = []
+    env = torch_env_from_slurm(dict(SLURM), first_host=lambda nodes: hosts.append(nodes) or 'gpu03')
+    assert env == dict(RANK='5', WORLD_SIZE='8', LOCAL_RANK='1', MASTER_ADDR='gpu03', MASTER_PORT='29500')
+    assert hosts == ['gpu[03-04]']
+    kept = torch_env_from_slurm({**SLURM, 'MASTER_ADDR': 'head', 'MASTER_PORT': '1234'}, first_host=None)
+    assert (kept['MASTER_ADDR'], kept['MASTER_PORT']) == ('head', '1234')
+
+
+def test_missing_slurm_variables_are_named_with_the_way_to_start_the_job():
+    with pytest.raises(LauncherEnvironmentError, match='SLURM_NTASKS, SLURM_LOCALID.*srun') as err:
+        torch_env_from_slurm(dict(SLURM_PROCID='0', SLURM_NODELIST='n1'))
+    assert isinstance(err.value, KeyError) and isinstance(err.value, RuntimeError)
+
+
+def test_mpi_and_none_launchers():
+    mpi = dict(OMPI_COMM_WORLD_RANK='3', OMPI_COMM_WORLD_SIZE='4', OMPI_COMM_WORLD_LOCAL_RANK='1', MASTER_ADDR='h')
+    assert torch_env_from_mpi(mpi) == dict(RANK='3', WORLD_SIZE='4', LOCAL_RANK='1', MASTER_ADDR='h',
+                                           MASTER_PORT='29500')
+    environ = {'LOCAL_RANK': '0'}
+    assert export_torch_env('none', environ) == {} and environ == {'LOCAL_RANK': '0'}
+    with pytest.raises(ValueError, match='unknown launcher'):
+        export_torch_env('ray', environ)
+
+
+def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
+    for key, value in {**SLURM, 'MASTER_ADDR': '127.0.0.1'}.items():
+        monkeypatch.setenv(key, value)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    info = setup_launcher('slurm')
+    assert (info.rank, info.world_size, info.local_rank, info.device) == (5, 8, 1, torch.device('cpu'))
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')
+
+
+WORKER = r'''
+import json, sys, argparse
+import torch.distributed as dist
+from mmkd_ext.launch import add_common_args, load_config
+parser = argparse.ArgumentParser(); parser.add_argument('config'); add_common_args(parser)
+cfg = load_config(sys.argv[1], parser.parse_args(sys.argv[1:] + ['--launcher', 'slurm']))
+ranks = [None, None]
+dist.all_gather_object(ranks, (dist.get_rank(), int(__import__('os').environ['LOCAL_RANK'])))
+print(json.dumps(dict(ranks=ranks, world=dist.get_world_size(), backend=cfg.env_cfg.dist_cfg.backend,
+                      device_ids=cfg.model_wrapper_cfg.device_ids)))
+dist.destroy_process_group()
+'''
+
+
+def test_launcher_slurm_trains_on_cpu_with_gloo_from_srun_variables(tmp_path):
+    """Two srun-like tasks (SLURM_* only) join one gloo group through tools' load_config."""
+    config = tmp_path / 'tiny.py'
+    config.write_text('work_dir = "unused"\n')
+    port = str(29600 + os.getpid() % 300)
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, **SLURM, 'SLURM_PROCID': str(rank), 'SLURM_NTASKS': '2', 'SLURM_LOCALID': str(rank),
+               'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': port, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+        for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+            env.pop(key, None)
+        procs.append(subprocess.Popen([sys.executable, '-c', WORKER, str(config)], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    result = json.loads(outs[0][0].strip().splitlines()[-1])
+    assert result == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None)
