@@ -88,34 +88,40 @@ def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
     assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')
 
 
-WORKER = r'''
-import json, sys, argparse
-import torch.distributed as dist
-from mmkd_ext.launch import add_common_args, load_config
-parser = argparse.ArgumentParser(); parser.add_argument('config'); add_common_args(parser)
-cfg = load_config(sys.argv[1], parser.parse_args(sys.argv[1:] + ['--launcher', 'slurm']))
-ranks = [None, None]
-dist.all_gather_object(ranks, (dist.get_rank(), int(__import__('os').environ['LOCAL_RANK'])))
-print(json.dumps(dict(ranks=ranks, world=dist.get_world_size(), backend=cfg.env_cfg.dist_cfg.backend,
-                      device_ids=cfg.model_wrapper_cfg.device_ids)))
-dist.destroy_process_group()
-'''
+def srun_on_path(tmp_path):
+    """A PATH whose ``srun`` is tests/fake_srun.sh (starts the tasks locally with SLURM_* set)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').symlink_to(os.path.join(ROOT, 'tests', 'fake_srun.sh'))
+    return f"{bin_dir}:{os.environ['PATH']}"
 
 
-def test_launcher_slurm_trains_on_cpu_with_gloo_from_srun_variables(tmp_path):
-    """Two srun-like tasks (SLURM_* only) join one gloo group through tools' load_config."""
+def test_slurm_train_sh_asks_srun_for_one_task_per_gpu(tmp_path):
+    log = tmp_path / 'srun.txt'
+    env = {**os.environ, 'PATH': srun_on_path(tmp_path), 'FAKE_SRUN_LOG': str(log), 'FAKE_SRUN_DRY': '1',
+           'GPUS': '16', 'GPUS_PER_NODE': '8', 'SRUN_ARGS': '--time=1:00:00 --qos=high'}
+    out = subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'kd', 'cfg.py', 'work', '--amp'], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert log.read_text().split() == [
+        '-p', 'gpu', '--job-name=kd', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5',
+        '--kill-on-bad-exit=1', '--time=1:00:00', '--qos=high', 'python', '-u', 'tools/train.py', 'cfg.py',
+        '--work-dir=work', '--amp', '--launcher', 'slurm']
+
+
+def test_launcher_slurm_joins_srun_tasks_into_one_gloo_group_on_cpu(tmp_path):
+    """Two srun tasks (SLURM_* only, no RANK) join one gloo group through the tools' load_config."""
     config = tmp_path / 'tiny.py'
     config.write_text('work_dir = "unused"\n')
-    port = str(29600 + os.getpid() % 300)
-    procs = []
-    for rank in (0, 1):
-        env = {**os.environ, **SLURM, 'SLURM_PROCID': str(rank), 'SLURM_NTASKS': '2', 'SLURM_LOCALID': str(rank),
-               'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': port, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
-        for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
-            env.pop(key, None)
-        procs.append(subprocess.Popen([sys.executable, '-c', WORKER, str(config)], cwd=ROOT, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outs = [p.communicate(timeout=240) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
-    result = json.loads(outs[0][0].strip().splitlines()[-1])
-    assert result == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None)
+    env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK')}
+    env.update(PATH=srun_on_path(tmp_path), FAKE_SRUN_LOG=str(tmp_path / 'srun.txt'), GPUS='2', GPUS_PER_NODE='2',
+               PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29600 + os.getpid() % 300),
+               PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1')
+    out = subprocess.run(['bash', 'tools/slurm_run.sh', 'cpu', 'job', 'tests/slurm_worker.py', str(config),
+                          '--work-dir', str(tmp_path / 'w')], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{')]
+    assert len(lines) == 2 and lines[0] == lines[1]
+    assert lines[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
+                            work_dir=str(tmp_path / 'w'))
