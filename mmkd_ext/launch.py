@@ -1,18 +1,89 @@
-"""Shared command-line plumbing of ``tools/*.py``: config loading, AMP, launcher set-up."""
+"""Shared command-line plumbing of ``tools/*.py``: config loading, AMP, launcher set-up, one device per rank."""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
-from .compat.distributed import prepare_distributed
+from .compat.distributed import LAUNCHERS, export_torch_env, prepare_distributed
 from .config_rules import apply_config_rules
+
+
+class LaunchInfo(NamedTuple):
+    """Where this process sits in the job: ``rank`` of ``world_size``, ``local_rank`` on its node, ``device``."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+
+def device_for_local_rank(local_rank: int, cuda_available: bool, device_count: int) -> torch.device:
+    """The device of the process with ``local_rank`` on its node: ``cuda:<local_rank>``, or ``cpu`` without CUDA.
+
+    Args:
+        local_rank: the process's index on its node (``LOCAL_RANK``), >= 0.
+        cuda_available: ``torch.cuda.is_available()``.
+        device_count: ``torch.cuda.device_count()`` (the GPUs this process can see).
+
+    Returns:
+        ``torch.device('cuda', local_rank)`` or ``torch.device('cpu')``.
+    """
+    if local_rank < 0:
+        raise ValueError(f'LOCAL_RANK must be >= 0, got {local_rank}')
+    if not cuda_available:
+        return torch.device('cpu')
+    if local_rank >= device_count:
+        raise RuntimeError(
+            f'LOCAL_RANK {local_rank} needs GPU {local_rank}, but this process sees {device_count} GPU(s) '
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); start at most "
+            f'{device_count} processes per node (torchrun --nproc_per_node, GPUS_PER_NODE of tools/slurm_*.sh)')
+    return torch.device('cuda', local_rank)
+
+
+def select_device(local_rank: Optional[int] = None) -> torch.device:
+    """Pick this process's device from ``LOCAL_RANK`` and make it CUDA's current device.
+
+    Afterwards ``.cuda()``, ``torch.device('cuda')`` and MMEngine's ``get_device()`` of this process all mean
+    its own GPU, so no two ranks of a node share GPU 0.
+
+    Args:
+        local_rank: overrides ``$LOCAL_RANK`` (default 0).
+
+    Returns:
+        The chosen device.
+    """
+    if local_rank is None:
+        local_rank = int(os.environ.get('LOCAL_RANK', 0))
+    device = device_for_local_rank(local_rank, torch.cuda.is_available(), torch.cuda.device_count())
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
+    return device
+
+
+def setup_launcher(launcher: str) -> LaunchInfo:
+    """Rank, world size and device of a tool that runs its own processes (no MMEngine ``Runner`` launcher).
+
+    Exports torch's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_*`` from the launcher's variables
+    (``SLURM_*`` under srun, ``OMPI_*`` under mpirun) and selects ``cuda:LOCAL_RANK``; no process group is
+    started (the tool decides whether it needs one).
+
+    Args:
+        launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+
+    Returns:
+        The process's :class:`LaunchInfo`.
+    """
+    env = export_torch_env(launcher)
+    local_rank = int(env.get('LOCAL_RANK', os.environ.get('LOCAL_RANK', 0)))
+    device = select_device(local_rank)
+    return LaunchInfo(int(env.get('RANK', 0)), int(env.get('WORLD_SIZE', 1)), local_rank, device)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +92,15 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs, e.g. train_cfg.max_epochs=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher (pytorch: torchrun / tools/dist_train.sh)')
+    add_launcher_arg(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def add_launcher_arg(parser: argparse.ArgumentParser, help_extra: str = '') -> None:
+    """``--launcher {none,pytorch,slurm,mpi}`` (pytorch: torchrun / tools/dist_*.sh; slurm: srun / tools/slurm_*.sh)."""
+    parser.add_argument('--launcher', choices=list(LAUNCHERS), default='none',
+                        help='job launcher (pytorch: torchrun, tools/dist_train.sh; slurm: srun, '
+                             'tools/slurm_train.sh)' + help_extra)
 
 
 def load_config(config: str, args: argparse.Namespace, default_work_root: str = './work_dirs') -> Config:
@@ -39,6 +116,7 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config!r} does not exist')
+    export_torch_env(args.launcher)  # slurm / mpi: RANK, LOCAL_RANK & co. before anything reads them
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = Config.fromfile(config)

@@ -4,14 +4,17 @@
   (open-mmlab/mmrazor#615, #632), so ``import mmrazor.models`` works on torch>=2.
 * :mod:`.checkpoint`: MMEngine checkpoints load with ``weights_only=True`` (torch>=2.6 default)
   through an exact allow-list, with an explicit per-file opt-in for full unpickling.
-* :mod:`.distributed`: ``--launcher pytorch`` on machines without a GPU (gloo, CPU DDP).
-* :mod:`.renames`: MMRazor's ``mmcls::`` configs and other renamed OpenMMLab names load (one table).
+* :mod:`.distributed`: ``--launcher pytorch/slurm/mpi`` on machines without a GPU (gloo, CPU DDP), and
+  torch's rank variables from ``SLURM_*`` / ``OMPI_*`` for the tools that start their own processes.
+* :mod:`.mmcv_ops`: mmcv's nms / RoIAlign / sigmoid focal loss on CUDA tensors run torchvision's kernels
+  where mmcv was compiled without CUDA.
+ * :mod:`.renames`: MMRazor's ``mmcls::`` configs and other renamed OpenMMLab names load (one table).
 
 ``apply()`` is idempotent; ``APPLIED`` lists what was patched in this process.
 """
 from typing import List
 
-from . import checkpoint, renames, torch_quantization
+from . import checkpoint, mmcv_ops, renames, torch_quantization
 
 APPLIED: List[str] = []
 _done = False
@@ -28,8 +31,9 @@ def apply() -> List[str]:
         APPLIED.extend(torch_quantization.apply())
         APPLIED.extend(checkpoint.apply())
         APPLIED.extend(renames.apply())
+        APPLIED.extend(mmcv_ops.apply())
         _done = True
     return APPLIED
 
 
-__all__ = ['apply', 'APPLIED', 'checkpoint', 'renames', 'torch_quantization']
+__all__ = ['apply', 'APPLIED', 'checkpoint', 'mmcv_ops', 'renames', 'torch_quantization']

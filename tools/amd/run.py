@@ -16,7 +16,7 @@ import torch  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration)
 from mmkd_ext.amd.pipeline import AMDPipeline  # noqa: E402
-from mmkd_ext.launch import add_common_args, load_config  # noqa: E402
+from mmkd_ext.launch import add_common_args, load_config, select_device  # noqa: E402
 from mmkd_ext.weights import check_weights_available  # noqa: E402
 
 
@@ -33,6 +33,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args)
     check_weights_available(cfg)
+    select_device()  # cuda:LOCAL_RANK before the importance stage builds anything (no Runner has set it yet)
     if args.threads:
         torch.set_num_threads(args.threads)
     state = AMDPipeline(cfg, cfg.work_dir).run(until=args.until)

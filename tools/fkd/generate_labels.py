@@ -11,7 +11,6 @@ uninterrupted run. Several processes, each writing a disjoint set of shards:
 See mmkd_ext/fkd/generation.py for the config keys and mmkd_ext/fkd/store.py for the store format.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -21,6 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
 from mmkd_ext.fkd.generation import generate_labels  # noqa: E402
+from mmkd_ext.launch import add_launcher_arg, setup_launcher  # noqa: E402
 from mmkd_ext.weights import check_weights_available  # noqa: E402
 
 
@@ -29,8 +29,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='label-generation config (teachers, label_dataset, fkd_generation)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings, e.g. fkd_generation.store_dir=/data/labels')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help='pytorch: one of WORLD_SIZE processes started by torchrun (RANK from the environment)')
+    add_launcher_arg(parser, '; rank r of WORLD_SIZE fills shards r, r + WORLD_SIZE, ... on its own GPU')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument('--stop-after', type=int, default=None,
                         help='stop after about this many images (a dry run; the same command resumes)')
@@ -46,12 +45,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     check_weights_available(cfg)
-    rank, world = 0, 1
-    if args.launcher == 'pytorch':
-        if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:
-            raise RuntimeError('--launcher pytorch needs RANK and WORLD_SIZE: start it with '
-                               'tools/fkd/dist_generate_labels.sh CONFIG N (torchrun)')
-        rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+    launch = setup_launcher(args.launcher)  # cuda:LOCAL_RANK is this rank's device ('auto' -> cuda)
+    rank, world = launch.rank, launch.world_size
     report = generate_labels(cfg, rank=rank, world_size=world, stop_after=args.stop_after,
                              progress=not args.no_progress)
     print(f'[fkd] rank {rank}: {report.images} images, {report.crops} crops in {report.seconds:.1f} s '

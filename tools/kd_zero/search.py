@@ -8,7 +8,6 @@ Writes search_state.json (resumable: run the same command again after a kill), c
 fitness.png, op_frequency.png, best_genome.json and best_distiller_config.py (train it with tools/train.py).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -20,6 +19,7 @@ import torch.distributed as dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
+from mmkd_ext.launch import add_launcher_arg, setup_launcher  # noqa: E402
 from mmkd_ext.weights import check_weights_available  # noqa: E402
 # isort: on
 
@@ -32,8 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-resume', action='store_true', help='start over even if a search state exists')
     parser.add_argument('--max-generations', type=int, help='stop after this many generations in this call')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help='pytorch: torchrun, candidates of a generation are split over the ranks')
+    add_launcher_arg(parser, '; the candidates of a generation are split over the ranks, one GPU each')
     return parser.parse_args(argv)
 
 
@@ -50,14 +49,15 @@ def main(argv=None):
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if mode == 'random' and not args.work_dir:
         work_dir += '_rand_kd'
-    if args.launcher == 'pytorch' and not dist.is_initialized():
+    launch = setup_launcher(args.launcher)  # the proxies of this rank train on cuda:LOCAL_RANK
+    if args.launcher != 'none' and not dist.is_initialized():
         dist.init_process_group(backend='gloo')  # results are gathered as Python objects: gloo on CPU or GPU
     out = search_from_config(cfg, work_dir, mode=mode, resume=not args.no_resume,
                              max_generations=args.max_generations)
     if dist.is_initialized():
         print(f"rank {dist.get_rank()} trained {out['claimed']} of the candidates of this call and waited "
               f"{out['waited']:.1f} s for the other ranks", flush=True)
-    if int(os.environ.get('RANK', 0)) == 0 and out['best'] is not None:
+    if launch.rank == 0 and out['best'] is not None:
         best = out['best']
         print(f"best distiller: {best['genome']}\nfitness terms: {best['result']['terms']}")
         print(f"loss rejection: {out['savings']}")

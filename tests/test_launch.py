@@ -1,0 +1,127 @@
+"""One device per local rank, and torch's rank variables from torchrun / srun / mpirun (mmkd_ext/launch.py)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+
+from mmkd_ext.compat.distributed import (
+    LauncherEnvironmentError,
+    export_torch_env,
+    torch_env_from_mpi,
+    torch_env_from_slurm,
+)
+from mmkd_ext.launch import device_for_local_rank, select_device, setup_launcher
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_each_local_rank_gets_its_own_gpu(local_rank):
+    assert device_for_local_rank(local_rank, cuda_available=True, device_count=4) == torch.device('cuda', local_rank)
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_without_cuda_every_local_rank_runs_on_cpu(local_rank):
+    assert device_for_local_rank(local_rank, cuda_available=False, device_count=0) == torch.device('cpu')
+
+
+def test_more_ranks_than_gpus_on_a_node_is_an_error_naming_both_counts():
+    with pytest.raises(RuntimeError, match='LOCAL_RANK 2 needs GPU 2, but this process sees 2 GPU'):
+        device_for_local_rank(2, cuda_available=True, device_count=2)
+    with pytest.raises(ValueError, match='>= 0'):
+        device_for_local_rank(-1, cuda_available=False, device_count=0)
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_select_device_makes_the_local_rank_gpu_current(monkeypatch, local_rank):
+    current = []
+    monkeypatch.setenv('LOCAL_RANK', str(local_rank))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 4)
+    monkeypatch.setattr(torch.cuda, 'set_device', current.append)
+    assert select_device() == torch.device('cuda', local_rank)
+    assert current == [torch.device('cuda', local_rank)]
+
+
+def test_select_device_on_this_cpu_machine_is_cpu(monkeypatch):
+    monkeypatch.setenv('LOCAL_RANK', '3')
+    assert select_device() == torch.device('cpu')
+
+
+SLURM = dict(SLURM_PROCID='5', SLURM_NTASKS='8', SLURM_LOCALID='1', SLURM_NODELIST='gpu[03-04]')
+
+
+def test_slurm_task_variables_become_torch_rank_variables():
+    hosts = []
+    env = torch_env_from_slurm(dict(SLURM), first_host=lambda nodes: hosts.append(nodes) or 'gpu03')
+    assert env == dict(RANK='5', WORLD_SIZE='8', LOCAL_RANK='1', MASTER_ADDR='gpu03', MASTER_PORT='29500')
+    assert hosts == ['gpu[03-04]']
+    kept = torch_env_from_slurm({**SLURM, 'MASTER_ADDR': 'head', 'MASTER_PORT': '1234'}, first_host=None)
+    assert (kept['MASTER_ADDR'], kept['MASTER_PORT']) == ('head', '1234')
+
+
+def test_missing_slurm_variables_are_named_with_the_way_to_start_the_job():
+    with pytest.raises(LauncherEnvironmentError, match='SLURM_NTASKS, SLURM_LOCALID.*srun') as err:
+        torch_env_from_slurm(dict(SLURM_PROCID='0', SLURM_NODELIST='n1'))
+    assert isinstance(err.value, KeyError) and isinstance(err.value, RuntimeError)
+
+
+def test_mpi_and_none_launchers():
+    mpi = dict(OMPI_COMM_WORLD_RANK='3', OMPI_COMM_WORLD_SIZE='4', OMPI_COMM_WORLD_LOCAL_RANK='1', MASTER_ADDR='h')
+    assert torch_env_from_mpi(mpi) == dict(RANK='3', WORLD_SIZE='4', LOCAL_RANK='1', MASTER_ADDR='h',
+                                           MASTER_PORT='29500')
+    environ = {'LOCAL_RANK': '0'}
+    assert export_torch_env('none', environ) == {} and environ == {'LOCAL_RANK': '0'}
+    with pytest.raises(ValueError, match='unknown launcher'):
+        export_torch_env('ray', environ)
+
+
+def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
+    for key, value in {**SLURM, 'MASTER_ADDR': '127.0.0.1'}.items():
+        monkeypatch.setenv(key, value)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    info = setup_launcher('slurm')
+    assert (info.rank, info.world_size, info.local_rank, info.device) == (5, 8, 1, torch.device('cpu'))
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')
+
+
+def srun_on_path(tmp_path):
+    """A PATH whose ``srun`` is tests/fake_srun.sh (starts the tasks locally with SLURM_* set)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').symlink_to(os.path.join(ROOT, 'tests', 'fake_srun.sh'))
+    return f"{bin_dir}:{os.environ['PATH']}"
+
+
+def test_slurm_train_sh_asks_srun_for_one_task_per_gpu(tmp_path):
+    log = tmp_path / 'srun.txt'
+    env = {**os.environ, 'PATH': srun_on_path(tmp_path), 'FAKE_SRUN_LOG': str(log), 'FAKE_SRUN_DRY': '1',
+           'GPUS': '16', 'GPUS_PER_NODE': '8', 'SRUN_ARGS': '--time=1:00:00 --qos=high'}
+    out = subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'kd', 'cfg.py', 'work', '--amp'], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert log.read_text().split() == [
+        '-p', 'gpu', '--job-name=kd', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5',
+        '--kill-on-bad-exit=1', '--time=1:00:00', '--qos=high', 'python', '-u', 'tools/train.py', 'cfg.py',
+        '--work-dir=work', '--amp', '--launcher', 'slurm']
+
+
+def test_launcher_slurm_joins_srun_tasks_into_one_gloo_group_on_cpu(tmp_path):
+    """Two srun tasks (SLURM_* only, no RANK) join one gloo group through the tools' load_config."""
+    config = tmp_path / 'tiny.py'
+    config.write_text('work_dir = "unused"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK')}
+    env.update(PATH=srun_on_path(tmp_path), FAKE_SRUN_LOG=str(tmp_path / 'srun.txt'), GPUS='2', GPUS_PER_NODE='2',
+               PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29600 + os.getpid() % 300),
+               PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1')
+    out = subprocess.run(['bash', 'tools/slurm_run.sh', 'cpu', 'job', 'tests/slurm_worker.py', str(config),
+                          '--work-dir', str(tmp_path / 'w')], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{')]
+    assert len(lines) == 2 and lines[0] == lines[1]
+    assert lines[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
+                            work_dir=str(tmp_path / 'w'))
