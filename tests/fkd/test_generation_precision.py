@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from benchmarks.fkd_common import calibrated_checkpoint
 from mmkd_ext.fkd.generation import (
     GenerationSettings,
     build_teachers,
@@ -16,7 +17,7 @@ from mmkd_ext.fkd.generation import (
     teacher_probs,
 )
 from mmkd_ext.fkd.store import LabelStore, LabelStoreError
-from mmkd_ext.registry import DATASETS, MODELS
+from mmkd_ext.registry import DATASETS
 
 from .fkd_helpers import LABEL_CONFIG, N_IMAGES, label_config, one_thread
 
@@ -30,25 +31,14 @@ def quiet(*_):
 
 @pytest.fixture(scope='module')
 def confident_teacher(tmp_path_factory, digits_root):
-    """The digits resnet20 teacher with BN statistics calibrated on 64 training images and its head scaled so
-    the logits spread like a trained teacher's (std 3 over classes): random weights alone give near-uniform
-    probabilities, against which any precision looks exact."""
+    """The digits resnet20 teacher, BN statistics calibrated on 64 training images, logits spread like a trained
+    teacher's (std 3 over the 10 classes): random weights alone give near-uniform probabilities."""
     cfg = Config.fromfile(LABEL_CONFIG)
-    with one_thread(), torch.no_grad():
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.teachers[0].model.to_dict())
-        data = DATASETS.build(label_config('unused', None, n_images=64).label_dataset.to_dict())
-        imgs = torch.from_numpy(np.stack([data[i]['img'] for i in range(64)]).transpose(0, 3, 1, 2).copy())
-        inputs = model.data_preprocessor(dict(inputs=imgs, data_samples=None), False)['inputs']
-        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the calibration batch
-        model.train()(inputs, mode='tensor')
-        logits = model.eval()(inputs, mode='tensor')
-        model.head.fc.weight.mul_(3.0 / logits.std(dim=1).mean())
+    data = DATASETS.build(label_config('unused', None, n_images=64).label_dataset.to_dict())
     path = str(tmp_path_factory.mktemp('confident') / 'teacher.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return path
+    with one_thread():
+        return calibrated_checkpoint(cfg.teachers[0].model.to_dict(), np.stack([data[i]['img'] for i in range(64)]),
+                                     path, logit_std=3.0)
 
 
 @pytest.fixture(scope='module')
