@@ -19,16 +19,11 @@ import tempfile
 import time
 
 import torch
+from fkd_common import ROOT, Trainer, compare, random_checkpoint
 from mmengine.config import Config
-from mmengine.optim import OptimWrapper
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.chdir(ROOT)
 
-import mmkd_ext  # noqa: E402,F401
 from mmkd_ext.demo_data import make_digits  # noqa: E402
 from mmkd_ext.fkd.compression import STRATEGIES, LabelCodec  # noqa: E402
 from mmkd_ext.fkd.generation import generate_labels  # noqa: E402
@@ -42,51 +37,7 @@ FKD = 'configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py'
 
 
 def random_teacher(path):
-    cfg = Config.fromfile(LABEL_CONFIG)
-    torch.manual_seed(0)
-    torch.save(dict(state_dict=MODELS.build(cfg.teachers[0].model.to_dict()).state_dict(), meta={}), path)
-    return path
-
-
-class Trainer:
-    """One mode: the model of ``config`` and its train dataloader, timed over ``iters`` steps at a time."""
-
-    def __init__(self, config, options=None):
-        cfg = Config.fromfile(config)
-        cfg.merge_from_dict(options or {})
-        init_default_scope(cfg.get('default_scope', 'mmrazor'))
-        self.model = MODELS.build(cfg.model.to_dict())
-        self.model.train()  # (SingleTeacherDistill.train returns None)
-        self.wrapper = OptimWrapper(torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9))
-        self.loader = Runner.build_dataloader(cfg.train_dataloader.to_dict(), seed=0)
-        self.batches = iter(())
-
-    def _next(self):
-        try:
-            return next(self.batches)
-        except StopIteration:
-            self.batches = iter(self.loader)
-            return next(self.batches)
-
-    def samples_per_s(self, iters):
-        """Samples per second over ``iters`` train steps, data loading included."""
-        n, start = 0, time.perf_counter()
-        for _ in range(iters):
-            batch = self._next()
-            self.model.train_step(batch, optim_wrapper=self.wrapper)
-            n += len(batch['inputs'])
-        return n / (time.perf_counter() - start)
-
-
-def compare(trainers, iters, rounds):
-    """Median samples/s per mode over ``rounds`` rounds that alternate the modes (machine load drifts)."""
-    for t in trainers.values():
-        t.samples_per_s(3)  # warm-up
-    rates = {name: [] for name in trainers}
-    for _ in range(rounds):
-        for name, t in trainers.items():
-            rates[name].append(t.samples_per_s(iters))
-    return {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
+    return random_checkpoint(Config.fromfile(LABEL_CONFIG).teachers[0].model.to_dict(), path)
 
 
 @torch.no_grad()
@@ -155,7 +106,7 @@ def main():
     t_fwd = forward_cost(models.digits_teacher.to_dict())
     s_step = step_cost(models.digits_student.to_dict())
     print(f'\n[training] samples/s, median of {args.rounds} alternating rounds of {args.iters} steps '
-          '(32 samples per step, data loading included, num_workers=0)')
+          '(2 warm-up steps per round, 32 samples per step, data loading included, num_workers=0)')
     print(f'  plain supervised   {plain:8.1f}')
     print(f'  online KD (MMRazor){kd:8.1f}')
     print(f'  FKD (label store)  {fkd:8.1f}')

@@ -34,4 +34,6 @@ fkd_generation = dict(
     crops_per_forward=50,  # 50 crops of 475 px per teacher forward on one GPU
     shard_size=10000,
     seed=0,
-    num_workers=8)
+    num_workers=8,
+    amp='none',  # [R] teacher autocast: 'bf16' (CPU/GPU) or 'fp16' (GPU); check with --compare-fp32 N
+    channels_last=False)  # [R] NHWC teacher forward

@@ -27,4 +27,6 @@ fkd_generation = dict(
     images_per_batch=20,
     shard_size=100,
     seed=0,
-    num_workers=0)
+    num_workers=0,
+    amp='none',  # [R] teacher autocast: 'bf16' (CPU/GPU) or 'fp16' (GPU); check with --compare-fp32 N
+    channels_last=False)  # [R] NHWC teacher forward

@@ -11,4 +11,5 @@ fkd_generation = dict(
     store_dir='data/fkd_labels/cifar100_resnet32x4_m240_ms5',
     num_crops=240, scale=(0.35, 1.0), ratio=(3. / 4., 4. / 3.), flip_prob=0.5, input_size=32,
     interpolation='bilinear', temperature=1.0, strategy='marginal_smoothing', k=5, value_dtype='float16',
-    coord_dtype='float16', images_per_batch=8, shard_size=10000, seed=0, num_workers=4)
+    coord_dtype='float16', images_per_batch=8, shard_size=10000, seed=0, num_workers=4,
+    amp='none', channels_last=False)  # [R] teacher autocast 'bf16'/'fp16' (GPU) and NHWC; see --compare-fp32

@@ -19,13 +19,21 @@ The generation config (see ``configs/fkd/*_labels_*.py``)::
                           input_size=(h, w), interpolation='bicubic', temperature=1.0,
                           strategy='marginal_smoothing', k=5, value_dtype='float16', coord_dtype='float16',
                           images_per_batch=16, crops_per_forward=None, shard_size=10000, seed=0, num_workers=0,
-                          device='auto')
+                          device='auto', amp='none', channels_last=False)
 
 ``images_per_batch * num_crops`` crops form one batch; ``crops_per_forward`` splits it into fixed
 chunks for big teachers (the chunks are the same in every run, so results stay reproducible).
+
+Teacher precision ([R] ours, not in the paper): ``amp='bf16'`` / ``'fp16'`` runs the teacher forward
+under ``torch.autocast`` (fp16 on CUDA only), ``channels_last=True`` runs it in NHWC memory format.
+The soft-label math after the teacher (softmax, top-k, compression) stays fp32. Both settings are
+recorded in the manifest (``teacher.precision``), so a store is never resumed in another precision;
+:func:`compare_with_fp32` (``tools/fkd/generate_labels.py --compare-fp32 N``) measures how far the
+stored labels are from an fp32 teacher.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os.path as osp
@@ -42,12 +50,22 @@ from torch import nn
 
 from .compression import LabelCodec
 from .crops import coords_to_box, crop_resize, sample_image_crops
-from .store import ShardWriter, finalize_store, make_manifest, record_dtype, sha256_file, sha256_text, start_store
+from .store import (
+    LabelStore,
+    ShardWriter,
+    finalize_store,
+    make_manifest,
+    record_dtype,
+    sha256_file,
+    sha256_text,
+    start_store,
+)
 
 DEFAULTS = dict(num_crops=200, scale=(0.08, 0.936), ratio=(3. / 4., 4. / 3.), flip_prob=0.5, input_size=(224, 224),
                 interpolation='bicubic', temperature=1.0, strategy='marginal_smoothing', k=5,
                 value_dtype='float16', coord_dtype='float16', images_per_batch=16, crops_per_forward=None,
-                shard_size=10000, seed=0, num_workers=0, device='auto')
+                shard_size=10000, seed=0, num_workers=0, device='auto', amp='none', channels_last=False)
+AMP_DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 @dataclass
@@ -56,7 +74,8 @@ class GenerationSettings:
 
     Defaults: M = 200 (the paper's Table 2 example; [X] official 500), crop scale (0.08, 0.936) ([X]
     official; [R] (0.08, 1.0) for torchvision parity), bicubic teacher crops and temperature 1 ([X]),
-    marginal smoothing K = 5 in fp16 ([X] official default).
+    marginal smoothing K = 5 in fp16 ([X] official default), fp32 teacher in NCHW (``amp='none'``,
+    ``channels_last=False``; [R] ``'bf16'``/``'fp16'`` autocast and NHWC are options).
     """
     store_dir: str
     num_crops: int = DEFAULTS['num_crops']
@@ -76,6 +95,8 @@ class GenerationSettings:
     seed: int = DEFAULTS['seed']
     num_workers: int = DEFAULTS['num_workers']
     device: str = DEFAULTS['device']
+    amp: str = DEFAULTS['amp']
+    channels_last: bool = DEFAULTS['channels_last']
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +113,9 @@ class GenerationSettings:
         cfg['scale'] = tuple(cfg.get('scale', DEFAULTS['scale']))
         cfg['ratio'] = tuple(cfg.get('ratio', DEFAULTS['ratio']))
         settings = cls(**cfg)
+        if settings.amp not in AMP_DTYPES:
+            raise ValueError(f'fkd_generation.amp must be one of {tuple(AMP_DTYPES)} (autocast dtype of the teacher '
+                             f'forward), got {settings.amp!r}')
         if settings.shard_size % settings.images_per_batch:
             raise ValueError(f'fkd_generation.shard_size ({settings.shard_size}) must be a multiple of '
                              f'images_per_batch ({settings.images_per_batch}) so batches never straddle shards')
@@ -101,6 +125,10 @@ class GenerationSettings:
         return dict(scale=list(self.scale), ratio=list(self.ratio), flip_prob=self.flip_prob,
                     interpolation=self.interpolation)
 
+    def precision(self) -> dict:
+        """How the teacher runs (recorded in the manifest under ``teacher.precision``)."""
+        return dict(amp=self.amp, channels_last=bool(self.channels_last))
+
 
 # ----------------------------------------------------------------------------------------------
 # Teachers and data
@@ -109,8 +137,17 @@ def _plain(cfg) -> dict:
     return cfg.to_dict() if isinstance(cfg, ConfigDict) else dict(cfg)
 
 
-def build_teachers(teachers: Sequence[dict], device: torch.device) -> List[nn.Module]:
-    """Build each ``dict(model=..., checkpoint=...)`` (any mmpretrain classifier) in eval mode."""
+def build_teachers(teachers: Sequence[dict], device: torch.device, channels_last: bool = False) -> List[nn.Module]:
+    """Build each ``dict(model=..., checkpoint=...)`` (any mmpretrain classifier) in eval mode.
+
+    Args:
+        teachers: the teacher specs of the config.
+        device: where the teachers run.
+        channels_last: convert the weights to NHWC (``torch.channels_last``) memory format.
+
+    Returns:
+        The teachers, in eval mode on ``device``.
+    """
     from ..registry import MODELS
     models = []
     for i, spec in enumerate(teachers):
@@ -122,7 +159,8 @@ def build_teachers(teachers: Sequence[dict], device: torch.device) -> List[nn.Mo
                 raise FileNotFoundError(f'teachers[{i}].checkpoint {spec["checkpoint"]!r} does not exist; train the '
                                         'teacher first or fix the path')
             load_checkpoint(model, spec['checkpoint'], map_location='cpu', logger='silent')
-        models.append(model.to(device).eval())
+        model = model.to(device).eval()
+        models.append(model.to(memory_format=torch.channels_last) if channels_last else model)
     return models
 
 
@@ -151,28 +189,67 @@ def dataset_fingerprint(dataset) -> dict:
     return dict(size=len(dataset), files_sha256=sha256_text('\n'.join(lines)))
 
 
+def check_amp(amp: str, device: torch.device) -> None:
+    """Refuse an autocast dtype the device cannot run.
+
+    Raises:
+        ValueError: unknown ``amp``, or ``'fp16'`` on a device other than CUDA.
+    """
+    if amp not in AMP_DTYPES:
+        raise ValueError(f'fkd_generation.amp must be one of {tuple(AMP_DTYPES)}, got {amp!r}')
+    if amp == 'fp16' and device.type != 'cuda':
+        raise ValueError(f"fkd_generation.amp='fp16' needs a CUDA device, but the teacher runs on {device.type!r}: "
+                         "use amp='bf16' (CPU autocast) or amp='none' (fp32), or run on a GPU (device='cuda')")
+
+
+def teacher_autocast(amp: str, device: torch.device):
+    """The autocast context of the teacher forward: ``torch.autocast`` in ``amp``'s dtype, or a no-op.
+
+    Args:
+        amp: ``'none'``, ``'bf16'`` or ``'fp16'`` (CUDA only).
+        device: the device the teacher runs on.
+
+    Returns:
+        A context manager.
+    """
+    check_amp(amp, device)
+    if AMP_DTYPES[amp] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
 @torch.no_grad()
 def teacher_probs(teachers: Sequence[nn.Module], crops: np.ndarray, temperature: float,
-                  crops_per_forward: Optional[int] = None) -> torch.Tensor:
+                  crops_per_forward: Optional[int] = None, amp: str = 'none',
+                  channels_last: bool = False) -> torch.Tensor:
     """Mean over teachers of ``softmax(teacher(crops) / temperature)``.
+
+    Only the teacher forward runs under autocast; the logits are cast to fp32 before the softmax.
 
     Args:
         teachers: classifiers with a ``data_preprocessor`` whose ``mode='tensor'`` output is the logits.
         crops: (N, h, w, 3) uint8 crops in the channel order of the dataset pipeline.
         temperature: softmax temperature ([X] 1 for supervised teachers).
         crops_per_forward: forward at most this many crops at a time (None: all at once).
+        amp: autocast dtype of the teacher forward (``'none'``, ``'bf16'``, ``'fp16'``; see :func:`check_amp`).
+        channels_last: feed the teacher NHWC (``torch.channels_last``) inputs.
 
     Returns:
         (N, C) float32 probabilities on the CPU.
     """
     if crops_per_forward and len(crops) > crops_per_forward:
-        return torch.cat([teacher_probs(teachers, crops[i:i + crops_per_forward], temperature)
+        return torch.cat([teacher_probs(teachers, crops[i:i + crops_per_forward], temperature, amp=amp,
+                                        channels_last=channels_last)
                           for i in range(0, len(crops), crops_per_forward)])
     inputs = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
     total = None
     for teacher in teachers:
         data = teacher.data_preprocessor(dict(inputs=inputs, data_samples=None), False)
-        logits = teacher(data['inputs'], mode='tensor')
+        x = data['inputs']
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with teacher_autocast(amp, x.device):
+            logits = teacher(x, mode='tensor')
         if isinstance(logits, (tuple, list)):
             logits = logits[-1]
         probs = torch.softmax(logits.float() / temperature, dim=1).cpu()
@@ -249,6 +326,22 @@ class GenerationReport:
         return self.crops / self.seconds if self.seconds > 0 else float('nan')
 
 
+def _generation_inputs(cfg: Config) -> Tuple[GenerationSettings, list, object, torch.device]:
+    """Settings, teacher specs, label dataset and teacher device of a label-generation config."""
+    from mmengine.registry import init_default_scope
+
+    from ..registry import DATASETS
+    init_default_scope(cfg.get('default_scope', 'mmrazor'))
+    s = GenerationSettings.from_cfg(cfg.fkd_generation)
+    teacher_cfgs = cfg.get('teachers') or ([cfg.teacher] if cfg.get('teacher') else None)
+    if not teacher_cfgs:
+        raise KeyError('the label-generation config needs `teachers = [dict(model=..., checkpoint=...)]`')
+    dataset = DATASETS.build(_plain(cfg.label_dataset))
+    device = _device(s.device)
+    check_amp(s.amp, device)
+    return s, teacher_cfgs, dataset, device
+
+
 def generate_labels(cfg: Config, rank: int = 0, world_size: int = 1, stop_after: Optional[int] = None,
                     progress: bool = True, log: Callable[[str], None] = print) -> GenerationReport:
     """Generate (or resume) the label store described by ``cfg``.
@@ -264,21 +357,13 @@ def generate_labels(cfg: Config, rank: int = 0, world_size: int = 1, stop_after:
     Returns:
         A :class:`GenerationReport`; ``manifest`` is set when the store is complete after this call.
     """
-    from mmengine.registry import init_default_scope
-
-    from ..registry import DATASETS
-    init_default_scope(cfg.get('default_scope', 'mmrazor'))
-    s = GenerationSettings.from_cfg(cfg.fkd_generation)
-    teacher_cfgs = cfg.get('teachers') or ([cfg.teacher] if cfg.get('teacher') else None)
-    if not teacher_cfgs:
-        raise KeyError('the label-generation config needs `teachers = [dict(model=..., checkpoint=...)]`')
-    dataset = DATASETS.build(_plain(cfg.label_dataset))
-    device = _device(s.device)
-    teachers = build_teachers(teacher_cfgs, device)
+    s, teacher_cfgs, dataset, device = _generation_inputs(cfg)
+    teachers = build_teachers(teacher_cfgs, device, s.channels_last)
     num_classes = int(teacher_probs(teachers[:1], _probe_crop(s), s.temperature).shape[1])
     codec = LabelCodec(s.strategy, num_classes, k=s.k, value_dtype=s.value_dtype)
+    teacher = dict(teacher_fingerprint(teacher_cfgs), precision=s.precision())
     manifest = start_store(s.store_dir, make_manifest(
-        teacher=teacher_fingerprint(teacher_cfgs), dataset=dataset_fingerprint(dataset), num_crops=s.num_crops,
+        teacher=teacher, dataset=dataset_fingerprint(dataset), num_crops=s.num_crops,
         crop=s.crop_params(), codec=codec, input_size=s.input_size, temperature=s.temperature,
         coord_dtype=s.coord_dtype, seed=s.seed, shard_size=s.shard_size, images_per_batch=s.images_per_batch,
         crops_per_forward=s.crops_per_forward))
@@ -291,14 +376,16 @@ def generate_labels(cfg: Config, rank: int = 0, world_size: int = 1, stop_after:
             w.finish()
     todo = sum(e - st for _, (st, e) in batches)
     log(f'[fkd] rank {rank}/{world_size}: {todo} images to label in {len(writers)} shard(s) of {s.store_dir} '
-        f'({s.num_crops} crops each, {dtype.itemsize / s.num_crops:.1f} bytes per crop)')
+        f'({s.num_crops} crops each, {dtype.itemsize / s.num_crops:.1f} bytes per crop; teacher on {device}, '
+        f'amp={s.amp}, channels_last={s.channels_last})')
     loader = torch.utils.data.DataLoader(
         CropSource(dataset, s), batch_sampler=[list(range(st, e)) for _, (st, e) in batches],
         num_workers=s.num_workers, collate_fn=_collate)
     bar = ProgressBar(todo) if progress and rank == 0 and todo else None
     done, start = 0, time.perf_counter()
     for (writer, (st, _)), items in zip(batches, loader):
-        probs = teacher_probs(teachers, np.concatenate([it[1] for it in items]), s.temperature, s.crops_per_forward)
+        probs = teacher_probs(teachers, np.concatenate([it[1] for it in items]), s.temperature, s.crops_per_forward,
+                              s.amp, s.channels_last)
         writer.write(st, _records(items, probs, codec, dtype, s.num_crops))
         done += len(items)
         if bar is not None:
@@ -319,3 +406,74 @@ def generate_labels(cfg: Config, rank: int = 0, world_size: int = 1, stop_after:
 def _probe_crop(s: GenerationSettings) -> np.ndarray:
     """One grey crop to learn the teacher's number of classes."""
     return np.full((1, s.input_size[0], s.input_size[1], 3), 128, dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Precision check: stored labels against an fp32 teacher
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class LabelDifference:
+    """Stored labels against the labels an fp32 NCHW teacher gives the same crops (same compression).
+
+    Attributes:
+        images: images compared (the first ones of the store).
+        crops: crops compared.
+        max_abs: max over crops and classes of |stored - fp32| of the recovered C-way distributions.
+        mean_max_abs: mean over crops of the per-crop max |stored - fp32|.
+        top1_agreement: fraction of crops whose recovered top-1 class is the same.
+        precision: the store's ``teacher.precision`` (``amp``, ``channels_last``).
+    """
+    images: int
+    crops: int
+    max_abs: float
+    mean_max_abs: float
+    top1_agreement: float
+    precision: dict
+
+    def __str__(self) -> str:
+        return (f'stored labels (amp={self.precision.get("amp")}, channels_last={self.precision.get("channels_last")}) '
+                f'vs fp32 teacher on {self.crops} crops of {self.images} images: max |difference| {self.max_abs:.2e}, '
+                f'mean per-crop max {self.mean_max_abs:.2e}, top-1 agreement {100 * self.top1_agreement:.2f}%')
+
+
+def compare_with_fp32(cfg: Config, num_images: int) -> LabelDifference:
+    """Recompute the labels of the first ``num_images`` images with the teacher in fp32 and compare.
+
+    The same crops (a pure function of seed and image index) go through the teacher without autocast
+    and in NCHW, then through the store's compression; both label sets are decoded to C-way
+    distributions. For a store generated in fp32 the difference is 0 up to batch-composition noise.
+
+    Args:
+        cfg: the label-generation config the store was made with.
+        num_images: how many images, from the first.
+
+    Returns:
+        A :class:`LabelDifference`.
+
+    Raises:
+        LabelStoreError: the store is missing or incomplete.
+        ValueError: the store's crops are not those of ``cfg`` (another seed or crop setting).
+    """
+    s, teacher_cfgs, dataset, device = _generation_inputs(cfg)
+    store = LabelStore(s.store_dir, verify='quick')
+    teachers = build_teachers(teacher_cfgs, device)
+    source = CropSource(dataset, s)
+    n = min(int(num_images), len(store))
+    if n < 1:
+        raise ValueError(f'compare_with_fp32 needs num_images >= 1, got {num_images}')
+    worst, top1 = [], []
+    for index in range(n):
+        _, crops, coords, _ = source[index]
+        if not np.array_equal(store.crops(index).coords, coords.astype(np.float32)):
+            raise ValueError(f'the label store {s.store_dir!r} holds other crops for image {index} than this config '
+                             'samples (another seed, crop scale or dataset order): compare with the config that '
+                             'generated it')
+        fp32 = teacher_probs(teachers, crops, s.temperature, s.crops_per_forward)
+        fp32 = store.codec.decode(*store.codec.encode(fp32))
+        stored = store.soft_labels(index, np.arange(s.num_crops))
+        worst.append((stored - fp32).abs().amax(dim=1))
+        top1.append(stored.argmax(dim=1) == fp32.argmax(dim=1))
+    worst, top1 = torch.cat(worst), torch.cat(top1)
+    return LabelDifference(images=n, crops=len(worst), max_abs=float(worst.max()), mean_max_abs=float(worst.mean()),
+                           top1_agreement=float(top1.float().mean()),
+                           precision=dict(store.manifest['teacher'].get('precision', {})))

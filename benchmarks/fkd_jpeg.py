@@ -1,0 +1,337 @@
+"""FKD on ImageNet-sized JPEGs (paper Sec. 3.3: a batch of n crops decodes only n/m images), side by side.
+
+    python benchmarks/fkd_jpeg.py                      # 2-core CPU default, a few minutes
+    python benchmarks/fkd_jpeg.py --images 20000 --size 224 --workers 8 --iters 30 --rounds 5 \
+        --gen-images 256 --device cuda                 # a real machine (not run here: no GPU)
+
+Data: an ImageNet-layout stand-in (``data/bench/fkd_jpeg``: ``train/<wnid>/*.JPEG`` + ``meta/train.txt``,
+read by mmpretrain's ``ImageNet`` dataset) of 500x375 JPEGs at quality 90, ~100 KB each (ImageNet's train
+JPEGs average ~110 KB), generated once, deterministic, the same files for every run and mode.
+
+1. Training throughput, same student (mmpretrain ResNet-18, 1000 classes, ``--size`` px crops), same data,
+   same ``--crops`` crops per step, DataLoader workers, median of alternating rounds:
+   plain (mmpretrain's ImageNet pipeline: LoadImageFromFile, RandomResizedCrop, RandomFlip, PackInputs),
+   online KD (MMRazor SingleTeacherDistill, ResNet-34 teacher, KL on the logits) and FKD (our ImageNet FKD
+   config's FKDDataset + FKDReplayCrop + fkd_collate over a label store, ``crops/m`` images of m crops).
+   Prints crops/s, images/s and the ratios FKD/plain and FKD/KD.
+2. The breakdown per crop (main process): decode (LoadImageFromFile), crop/resize/flip/pack (+ label
+   read for FKD), forward/backward (train_step), and the crops/s they predict when data loading is
+   serial with the step (1 free core) or fully hidden by the workers (enough free cores).
+3. Label generation (tools/fkd/generate_labels.py's generate_labels) with the teacher in fp32, bf16
+   autocast and channels_last: crops/s against fp32 and the max |difference| of the stored labels.
+Weights are random (fixed seeds): speed does not depend on them.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Optional
+
+import cv2
+import mmpretrain
+import numpy as np
+import torch
+from fkd_common import ROOT, Trainer, calibrated_checkpoint, compare
+from mmengine.config import Config
+
+os.chdir(ROOT)
+
+from mmkd_ext.fkd.generation import generate_labels  # noqa: E402
+from mmkd_ext.fkd.store import LabelStore  # noqa: E402
+from mmkd_ext.registry import PRETRAIN_DATASETS  # noqa: E402
+
+FKD_CONFIG = 'configs/fkd/fkd_efficientnet-l2_resnet50_8xb128-300e_in1k.py'
+LABEL_CONFIG = 'configs/fkd/labels_efficientnet-l2-475_m200-ms5_in1k.py'
+DATA_ROOT = 'data/bench/fkd_jpeg'
+IMAGE_SIZE = (375, 500)  # (h, w), ImageNet's most common size
+JPEG_QUALITY = 90
+NUM_CROPS = 8  # M stored per image (>= the largest m)
+# mmpretrain's ImageNet data config (pipeline, data preprocessor): mmpretrain::_base_/datasets/imagenet_bs32.py
+PLAIN_BASE = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', '_base_', 'datasets', 'imagenet_bs32.py')
+
+
+# ----------------------------------------------------------------------------------------------
+# The ImageNet-layout stand-in
+# ----------------------------------------------------------------------------------------------
+def synthetic_photo(seed: int) -> np.ndarray:
+    """A deterministic 500x375 BGR image whose JPEG size and decode time are ImageNet-like.
+
+    Smooth colour fields at two scales plus luminance grain: about 100 KB at quality 90.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = IMAGE_SIZE
+    coarse = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    detail = cv2.resize(rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8), (w, h),
+                        interpolation=cv2.INTER_LINEAR)
+    img = 0.5 * coarse + 0.5 * detail + rng.normal(0, 8, (h, w, 1))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_jpeg_imagenet(root: str, num_images: int, num_classes: int = 100) -> dict:
+    """Write (once) ``num_images`` JPEGs in ImageNet layout; returns ``{'images', 'mean_kb'}``.
+
+    ``root/train/n{class:08d}/n{class:08d}_{i}.JPEG`` and ``root/meta/train.txt`` ("path label" lines);
+    image i shows ``synthetic_photo(i)`` and has class ``i % num_classes``. A marker file records the
+    parameters; a matching one with at least ``num_images`` images means the data is there (the
+    benchmark's datasets read the first ``num_images``).
+    """
+    params = dict(images=num_images, classes=num_classes, size=list(IMAGE_SIZE), quality=JPEG_QUALITY, version=1)
+    marker = osp.join(root, 'meta', 'stand_in.json')
+    if osp.isfile(marker):
+        with open(marker) as f:
+            done = json.load(f)
+        if {k: done.get(k) for k in params if k != 'images'} == {k: v for k, v in params.items() if k != 'images'} \
+                and done.get('images', 0) >= num_images:
+            return done
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    lines, sizes = [], []
+    for i in range(num_images):
+        wnid = f'n{i % num_classes:08d}'
+        rel = f'{wnid}/{wnid}_{i}.JPEG'
+        path = osp.join(root, 'train', rel)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        ok, buf = cv2.imencode('.JPEG', synthetic_photo(i), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        assert ok, path
+        buf.tofile(path)
+        sizes.append(buf.size)
+        lines.append(f'{rel} {i % num_classes}')
+    with open(osp.join(root, 'meta', 'train.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    done = dict(params, mean_kb=float(np.mean(sizes)) / 1e3)
+    with open(marker, 'w') as f:
+        json.dump(done, f)
+    return done
+
+
+# ----------------------------------------------------------------------------------------------
+# Models and the three training modes
+# ----------------------------------------------------------------------------------------------
+def classifier(depth: int, soft: bool = False) -> dict:
+    """An mmpretrain ImageNet ResNet classifier (1000 classes) with ImageNet's data preprocessor.
+
+    Args:
+        depth: ResNet depth.
+        soft: its head's cross-entropy takes soft targets (``gt_score``, FKD) instead of class indices.
+    """
+    base = Config.fromfile(PLAIN_BASE)
+    return dict(_scope_='mmpretrain', type='ImageClassifier',
+                data_preprocessor=dict(type='ClsDataPreprocessor', **base.data_preprocessor),
+                backbone=dict(type='ResNet', depth=depth, num_stages=4, out_indices=(3, ), style='pytorch'),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=1000, in_channels=512 if depth < 50 else 2048,
+                          loss=dict(type='CrossEntropyLoss', loss_weight=1.0, use_soft=soft)))
+
+
+def image_dataset(pipeline: list, num_images: int) -> dict:
+    return dict(type='ImageNet', data_root=DATA_ROOT, split='train', pipeline=pipeline, indices=num_images,
+                _scope_='mmpretrain')
+
+
+def loader(dataset: dict, batch_size: int, workers: int, **extra) -> dict:
+    return dict(batch_size=batch_size, num_workers=workers, persistent_workers=False,
+                sampler=dict(type='DefaultSampler', shuffle=True), dataset=dataset, **extra)
+
+
+def plain_config(args) -> Config:
+    """mmpretrain's ImageNet training pipeline at ``args.size``, the ResNet-18 student."""
+    pipeline = Config.fromfile(PLAIN_BASE).train_pipeline
+    for t in pipeline:
+        if t['type'] == 'RandomResizedCrop':
+            t['scale'] = args.size
+    return Config(dict(model=classifier(18), train_dataloader=loader(image_dataset(pipeline, args.images),
+                                                                    args.crops, args.workers)))
+
+
+def kd_config(args) -> Config:
+    """Online KD: MMRazor's SingleTeacherDistill, ResNet-34 teacher forward on every crop, KL on the logits."""
+    cfg = plain_config(args)
+    cfg.model = dict(
+        _scope_='mmrazor', type='SingleTeacherDistill', architecture=classifier(18), teacher=classifier(34),
+        distiller=dict(
+            type='ConfigurableDistiller',
+            student_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+            teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+            distill_losses=dict(loss_kl=dict(type='KLDivergence', tau=1, loss_weight=1)),
+            loss_forward_mappings=dict(loss_kl=dict(preds_S=dict(from_student=True, recorder='fc'),
+                                                    preds_T=dict(from_student=False, recorder='fc')))))
+    return cfg
+
+
+def fkd_config(args, store_dir: str, m: int) -> Config:
+    """Our ImageNet FKD config with the ResNet-18 student, ``crops / m`` images of m crops per step.
+
+    Its ColorJitter is left out so the per-crop work matches the plain pipeline's.
+    """
+    cfg = Config.fromfile(FKD_CONFIG)
+    cfg.model.architecture = classifier(18, soft=True)
+    data = cfg.train_dataloader
+    pipeline = [t for t in data.dataset.pipeline if t['type'] != 'ColorJitter']
+    for t in pipeline:
+        if t['type'] == 'FKDReplayCrop':
+            t['scale'] = args.size
+    dataset = dict(data.dataset, store_dir=store_dir, crops_per_image=m, pipeline=pipeline,
+                   dataset=image_dataset(data.dataset.dataset.pipeline, args.images))
+    return Config(dict(model=cfg.model, train_dataloader=loader(dataset, args.crops // m, args.workers,
+                                                                collate_fn=data.collate_fn)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Label stores
+# ----------------------------------------------------------------------------------------------
+def label_config(args, store_dir: str, num_images: int, size: int, amp: str = 'none', channels_last: bool = False,
+                 checkpoint: Optional[str] = None) -> Config:
+    """Our ImageNet label config with the ResNet-34 teacher (``checkpoint`` or random weights) at ``size`` px,
+    M = 8."""
+    cfg = Config.fromfile(LABEL_CONFIG)
+    cfg.teachers = [dict(model=classifier(34), checkpoint=checkpoint)]
+    cfg.label_dataset = image_dataset(cfg.label_dataset.pipeline, num_images)
+    cfg.fkd_generation.update(store_dir=store_dir, num_crops=NUM_CROPS, input_size=size, images_per_batch=4,
+                              crops_per_forward=None, shard_size=1000,
+                              num_workers=args.workers, device=args.device, amp=amp, channels_last=channels_last)
+    return cfg
+
+
+def training_store(args) -> str:
+    """The store the FKD modes train on (cached; teacher at ``--store-size`` px: label values do not change
+    training speed, and small teacher crops keep this one-off cost low)."""
+    store = osp.join(DATA_ROOT, f'labels_n{args.images}_m{NUM_CROPS}_t{args.store_size}')
+    start = time.perf_counter()
+    report = generate_labels(label_config(args, store, args.images, args.store_size), progress=False,
+                             log=lambda *_: None)
+    if report.images:
+        print(f'[store] labelled {report.images} images x {NUM_CROPS} crops in {time.perf_counter() - start:.0f} s')
+    return store
+
+
+def generation_precision(args) -> None:
+    """Label generation in fp32, fp32 + channels_last, bf16, bf16 + channels_last: crops/s (median of
+    alternating rounds) and the stored labels' max |difference| to the fp32 store.
+
+    The teacher is calibrated (:func:`fkd_common.calibrated_checkpoint`, logit std 5 over 1000 classes) so
+    its labels are as peaked as a trained teacher's; a random one's near-uniform labels hide precision loss.
+    """
+    tmp = tempfile.mkdtemp(prefix='fkd_jpeg_gen_')
+    images = np.stack([cv2.resize(cv2.imread(osp.join(DATA_ROOT, 'train', line.split()[0])), (args.size, args.size))
+                       for line in open(osp.join(DATA_ROOT, 'meta', 'train.txt')).readlines()[:32]])
+    ckpt = calibrated_checkpoint(classifier(34), images, osp.join(tmp, 'teacher.pth'), logit_std=5.0)
+    variants = {'fp32': ('none', False), 'fp32 + channels_last': ('none', True),
+                'bf16 autocast': ('bf16', False), 'bf16 + channels_last': ('bf16', True)}
+    rates = {name: [] for name in variants}
+    for r in range(args.gen_rounds):
+        for name, (amp, nhwc) in variants.items():
+            store = osp.join(tmp, f'{r}_{amp}_{nhwc}')
+            cfg = label_config(args, store, args.gen_images, args.size, amp, nhwc, ckpt)
+            rep = generate_labels(cfg, progress=False, log=lambda *_: None)
+            rates[name].append(rep.crops_per_s)
+    reference = stored_labels(osp.join(tmp, '0_none_False'))
+    print(f'\n[generation] teacher ResNet-34 at {args.size} px, {args.gen_images} images x {NUM_CROPS} crops, '
+          f'{args.workers} workers, median of {args.gen_rounds} alternating rounds; labels: MS top-5 fp16, '
+          f'mean top-1 probability {reference.max(dim=1).values.mean():.2f}')
+    print(f'  {"teacher":22s} {"crops/s":>8s} {"vs fp32":>8s} {"max |p - p_fp32|":>17s} {"top-1 agree":>12s}')
+    base = sorted(rates['fp32'])[len(rates['fp32']) // 2]
+    for name, (amp, nhwc) in variants.items():
+        rate = sorted(rates[name])[len(rates[name]) // 2]
+        labels = stored_labels(osp.join(tmp, f'0_{amp}_{nhwc}'))
+        diff = (labels - reference).abs().max().item()
+        agree = (labels.argmax(1) == reference.argmax(1)).float().mean().item()
+        print(f'  {name:22s} {rate:8.1f} {rate / base:7.2f}x {diff:17.2e} {100 * agree:11.1f}%')
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stored_labels(store_dir: str) -> torch.Tensor:
+    store = LabelStore(store_dir, verify='quick')
+    return torch.cat([store.soft_labels(i, np.arange(store.num_crops)) for i in range(len(store))])
+
+
+# ----------------------------------------------------------------------------------------------
+# Breakdown
+# ----------------------------------------------------------------------------------------------
+def seconds_per_item(dataset, count: int) -> float:
+    """Mean seconds of ``dataset[i]`` over the first ``count`` items (after one untimed item)."""
+    dataset[0]
+    start = time.perf_counter()
+    for i in range(1, count + 1):
+        dataset[i]
+    return (time.perf_counter() - start) / count
+
+
+def breakdown(args, configs: dict, trainers: dict, rates: dict) -> None:
+    """Per-crop costs measured in this process and the crops/s they predict, next to the measured ones."""
+    n = args.breakdown_images
+    decode = seconds_per_item(PRETRAIN_DATASETS.build(image_dataset([dict(type='LoadImageFromFile')], args.images)),
+                              n)
+    rows = []
+    for name, cfg in configs.items():
+        m = cfg.train_dataloader.dataset.get('crops_per_image', 1)
+        data = seconds_per_item(PRETRAIN_DATASETS.build(cfg.train_dataloader.dataset.to_dict()), n // m + 1)
+        crop = (data - decode) / m  # crop/resize/flip/pack (+ label read and decode for FKD) per crop
+        step = trainers[name].step_seconds_per_sample(args.breakdown_steps)
+        rows.append((name, m, decode / m, crop, step))
+    print(f'\n[breakdown] ms per crop, measured one by one in the main process ({torch.get_num_threads()} torch '
+          f'thread(s)); predicted crops/s: data loading serial with the step (1 free core) | hidden by '
+          f'{args.workers} free worker cores; measured crops/s from [training]')
+    print(f'  {"mode":10s} {"decode":>7s} {"crop+":>7s} {"fwd/bwd":>8s} {"decode %":>9s} {"serial":>8s} '
+          f'{"hidden":>8s} {"measured":>9s}')
+    for name, m, dec, crop, step in rows:
+        total = dec + crop + step
+        hidden = 1 / max(step, (dec + crop) / args.workers)
+        print(f'  {name:10s} {1e3 * dec:7.2f} {1e3 * crop:7.2f} {1e3 * step:8.2f} {100 * dec / total:8.1f}% '
+              f'{1 / total:8.1f} {hidden:8.1f} {rates[name]:9.1f}')
+    plain = {name: dec + crop + step for name, _, dec, crop, step in rows}
+    print('  (crop+ = crop/resize/flip/pack per crop, for FKD with the label record read and decoded)')
+    for name in configs:
+        if name.startswith('FKD'):
+            print(f'  {name} / plain: predicted serial {plain["plain"] / plain[name]:.3f}, '
+                  f'measured {rates[name] / rates["plain"]:.3f}')
+
+
+# ----------------------------------------------------------------------------------------------
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--images', type=int, default=2000, help='JPEGs in the stand-in (generated once)')
+    parser.add_argument('--size', type=int, default=64, help='student (and generation-benchmark teacher) crop px')
+    parser.add_argument('--crops', type=int, default=32, help='crops per train step (plain: images per step)')
+    parser.add_argument('--workers', type=int, default=2, help='DataLoader workers')
+    parser.add_argument('--iters', type=int, default=8, help='timed train steps per mode and round')
+    parser.add_argument('--rounds', type=int, default=3, help='rounds alternating the modes (median reported)')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads of the main process')
+    parser.add_argument('--device', default='cpu', help='where the student and teachers run')
+    parser.add_argument('--store-size', type=int, default=32, help='teacher crop px of the training label store')
+    parser.add_argument('--gen-images', type=int, default=16, help='images labelled per generation variant')
+    parser.add_argument('--gen-rounds', type=int, default=2)
+    parser.add_argument('--breakdown-images', type=int, default=24)
+    parser.add_argument('--breakdown-steps', type=int, default=3)
+    parser.add_argument('--skip-generation', action='store_true')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load = subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()
+    print(f'machine: {os.cpu_count()} cores, load: {load}; torch {torch.__version__}, {args.threads} thread(s), '
+          f'device {args.device}')
+    data = make_jpeg_imagenet(DATA_ROOT, args.images)
+    print(f'data: {args.images} of {data["images"]} JPEGs {IMAGE_SIZE[1]}x{IMAGE_SIZE[0]} q{JPEG_QUALITY}, '
+          f'mean {data["mean_kb"]:.0f} KB ({DATA_ROOT}); student ResNet-18 at {args.size} px, {args.crops} crops '
+          f'per step, {args.workers} workers')
+    store = training_store(args)
+    configs = {'plain': plain_config(args), 'online KD': kd_config(args)}
+    configs.update({f'FKD m={m}': fkd_config(args, store, m) for m in (4, 8)})
+    trainers = {name: Trainer(cfg, device=args.device) for name, cfg in configs.items()}
+    rates = compare(trainers, args.iters, args.rounds)
+    print(f'\n[training] median of {args.rounds} alternating rounds of {args.iters} steps (2 warm-up steps per round, '
+          'fresh loader workers), data loading included')
+    print(f'  {"mode":10s} {"crops/s":>8s} {"images/s":>9s} {"/ plain":>8s} {"/ online KD":>12s}')
+    for name, cfg in configs.items():
+        m = cfg.train_dataloader.dataset.get('crops_per_image', 1)
+        print(f'  {name:10s} {rates[name]:8.1f} {rates[name] / m:9.1f} {rates[name] / rates["plain"]:8.3f} '
+              f'{rates[name] / rates["online KD"]:12.3f}')
+    breakdown(args, configs, trainers, rates)
+    if not args.skip_generation:
+        generation_precision(args)
+    print(f'\nload after: {subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}')
+
+
+if __name__ == '__main__':
+    main()
