@@ -99,14 +99,31 @@ def held_out_dataloaders(train_dataloader: dict, eval_dataloader: dict,
         ``(train, held_out)`` dataloader configs.
     """
     train = copy.deepcopy(dict(train_dataloader))
-    full = train['dataset']
-    if full.get('type') == 'HeldOutSubset':
+    if train['dataset'].get('type') == 'HeldOutSubset':
         raise ValueError('held-out split: the train dataloader is already a HeldOutSubset; split it once')
-    train['dataset'] = dict(type='HeldOutSubset', dataset=full, part='train', every=every)
+    train['dataset'] = dict(type='HeldOutSubset', dataset=train['dataset'], part='train', every=every)
+    return train, held_out_eval_dataloader(train['dataset'], eval_dataloader)
+
+
+def held_out_eval_dataloader(train_dataset: dict, eval_dataloader: dict) -> dict:
+    """The evaluation dataloader over the images a ``HeldOutSubset(part='train')`` dataset config leaves out.
+
+    Args:
+        train_dataset: ``dict(type='HeldOutSubset', dataset=..., part='train', every=...)``.
+        eval_dataloader: the config's ``val_dataloader`` (batch size, sampler, evaluation pipeline).
+
+    Returns:
+        The held-out dataloader config.
+    """
+    if train_dataset.get('type') != 'HeldOutSubset' or train_dataset.get('part', 'train') != 'train':
+        raise ValueError("held-out split: the training dataset must be dict(type='HeldOutSubset', part='train', "
+                         'dataset=...) so that the held-out images are not trained on; got '
+                         f"{train_dataset.get('type')!r}")
     held = copy.deepcopy(dict(eval_dataloader))
     pipeline = held['dataset'].get('pipeline')
     if pipeline is None:
         raise KeyError('held-out split: val_dataloader.dataset has no `pipeline` (the evaluation transforms for the '
                        'held-out images)')
-    held['dataset'] = dict(type='HeldOutSubset', dataset=_with_pipeline(full, pipeline), part='held_out', every=every)
-    return train, held
+    held['dataset'] = dict(type='HeldOutSubset', dataset=_with_pipeline(train_dataset['dataset'], pipeline),
+                           part='held_out', every=train_dataset.get('every', HELD_OUT_EVERY))
+    return held

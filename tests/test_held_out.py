@@ -1,7 +1,7 @@
 """mmkd_ext/held_out.py: the shared held-out split of the training set."""
 import pytest
 
-from mmkd_ext.held_out import HeldOutSubset, held_out_dataloaders, held_out_indices
+from mmkd_ext.held_out import HeldOutSubset, held_out_dataloaders, held_out_eval_dataloader, held_out_indices
 
 
 def test_every_tenth_image_is_held_out_and_the_parts_are_disjoint():
@@ -24,3 +24,9 @@ def test_held_out_loader_reads_the_training_images_with_the_evaluation_pipeline(
     assert train_part['dataset'] == dict(type='HeldOutSubset', dataset=train['dataset'], part='train', every=5)
     assert held['batch_size'] == 100 and held['dataset']['part'] == 'held_out'
     assert held['dataset']['dataset'] == dict(type='CIFAR100', split='train', pipeline=['pack'])
+
+
+def test_held_out_evaluation_needs_a_training_set_that_leaves_the_images_out():
+    whole = dict(type='CIFAR100', split='train', pipeline=['pack'])  # trains on every image
+    with pytest.raises(ValueError, match="HeldOutSubset', part='train'"):
+        held_out_eval_dataloader(whole, dict(dataset=dict(pipeline=['pack'])))
