@@ -11,6 +11,7 @@ compat.apply()
 
 from . import (
     checks,  # noqa: E402  (friendlier errors for MMRazor recorders and logit losses)
+    held_out,  # noqa: E402,F401  (HeldOutSubset: training images held out for selection)
     models,  # noqa: E402,F401  (shared backbones)
 )
 

@@ -46,7 +46,10 @@ optim_wrapper = dict(
 train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
 val_cfg = dict(_delete_=True, type='ACMKDValLoop')
 test_cfg = dict(_delete_=True, type='ACMKDTestLoop')
-custom_hooks = [dict(type='ACMKDHook', metric='accuracy/top1', rank_by='val')]
+# [R] the weakest student is ranked on 1 in 10 training images held out of training (30 of 300), not on val
+train_dataloader = dict(dataset=dict(_delete_=True, type='HeldOutSubset', part='train', every=10,
+                                     dataset={{_base_.train_dataloader.dataset}}))
+custom_hooks = [dict(type='ACMKDHook', metric='accuracy/top1', rank_by='held_out')]
 default_hooks = dict(checkpoint=dict(save_best='ensemble.accuracy/top1', rule='greater'))
 # tools/dist_train.sh: one DDP per student, so each student's optimizer steps only its own parameters
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,

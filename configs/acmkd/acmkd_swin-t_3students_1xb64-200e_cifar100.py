@@ -44,9 +44,12 @@ model = dict(
     ssd_start_epoch=None,                             # n: [R] 10% of the epochs = 20
     ssd_mode='combined', attention='cbam', att_mode='pairwise', teacher_attention_epochs=1, dml_weight=0.0)
 _upsample = dict(type='Resize', scale=224, interpolation='bicubic')
-train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='RandomCrop', crop_size=32, padding=4),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'), _upsample, dict(type='PackInputs')]))
+# [R] the weakest student is ranked on 5,000 training images held out of training (every 10th), not on the test set
+train_dataloader = dict(dataset=dict(
+    _delete_=True, type='HeldOutSubset', part='train', every=10,
+    dataset=dict(_scope_='mmpretrain', type='CIFAR100', data_root='data/cifar100', split='train', pipeline=[
+        dict(type='RandomCrop', crop_size=32, padding=4),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'), _upsample, dict(type='PackInputs')])))
 val_dataloader = dict(dataset=dict(pipeline=[_upsample, dict(type='PackInputs')]))
 test_dataloader = val_dataloader
 optim_wrapper = dict(
@@ -56,7 +59,7 @@ param_scheduler = [dict(type='MultiStepLR', milestones=[100, 150], gamma=0.1, by
 train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=1)
 val_cfg = dict(type='ACMKDValLoop')
 test_cfg = dict(type='ACMKDTestLoop')
-custom_hooks = [dict(type='ACMKDHook', metric='accuracy/top1', rank_by='val')]
+custom_hooks = [dict(type='ACMKDHook', metric='accuracy/top1', rank_by='held_out')]
 default_hooks = dict(checkpoint=dict(save_best='ensemble.accuracy/top1', rule='greater'))
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=True)

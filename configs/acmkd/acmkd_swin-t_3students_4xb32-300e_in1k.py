@@ -56,13 +56,15 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=5, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300),
 ]
-train_dataloader = dict(batch_size=32)
+# [R] the weakest student is ranked on 1% of the training images (every 100th, 12,812) held out of training
+train_dataloader = dict(batch_size=32, dataset=dict(_delete_=True, type='HeldOutSubset', part='train', every=100,
+                                                    dataset={{_base_.train_dataloader.dataset}}))
 val_dataloader = dict(batch_size=64)
 test_dataloader = val_dataloader
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 val_cfg = dict(type='ACMKDValLoop')
 test_cfg = dict(type='ACMKDTestLoop')
-custom_hooks = [dict(type='ACMKDHook', metric='accuracy/top1', rank_by='val')]
+custom_hooks = [dict(type='ACMKDHook', metric='accuracy/top1', rank_by='held_out')]
 default_hooks = dict(checkpoint=dict(save_best='ensemble.accuracy/top1', rule='greater'))
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=True)

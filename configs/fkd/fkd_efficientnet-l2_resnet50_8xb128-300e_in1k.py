@@ -2,7 +2,8 @@
 # (8 GPUs x 32 images x m=4 crops), SGD lr 0.1, momentum 0.9 ([X]), wd 1e-4, cosine, 5 warm-up epochs, random crop,
 # flip and colour jitter; soft CE on the stored labels of labels_efficientnet-l2-475_m200-ms5_in1k.py.
 # Paper: 80.1% top-1 (79.8% without warm-up and colour jitter). Epochs count crop-epochs (FKDEpochBasedTrainLoop):
-# 75 passes over the data; the cosine is evaluated once per pass at the crop-epoch index (the paper's serrated LR).
+# 75 passes over the data; the cosine is evaluated once per pass at the crop-epoch index (the paper's serrated LR),
+# the warm-up per iteration over the first 5 crop-epochs.
 _base_ = ['mmpretrain::_base_/datasets/imagenet_bs32.py', '../_base_/default_runtime.py']
 store_dir = 'data/fkd_labels/in1k_efficientnet-l2-475_m200_ms5'
 crops_per_image = 4  # m ([P] Table 12)
@@ -40,7 +41,8 @@ train_dataloader = dict(
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=5),  # warm-up, in crop-epochs
+    # warm-up per iteration over the first 5 crop-epochs (FKDEpochBasedTrainLoop converts by crop-epoch: 1.25 passes)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=5, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=295, by_epoch=True, begin=5, end=300, eta_min=0.0),
 ]
 train_cfg = dict(type='FKDEpochBasedTrainLoop', max_epochs=300, val_interval=4)

@@ -25,6 +25,7 @@ proxy = dict(
     # loss that did not fall at all (a few SGD steps of a segmentor do not reliably drop 5%)
     rejection=dict(max_kd=1e3, max_kd_ratio=100.0, min_drop=0.0),
     cfg_options=dict(train_dataloader=dict(batch_size=2)),  # demo: 2 crops per proxy iteration (final KD: 4)
+    base_batch_size=4,  # [R] lr 0.01 is tuned for batch 4: the proxy trains at 0.01 x 2/4 = 0.005 (linear rule)
     # the demo has no held-out train split: the fitness uses 4 of the 20 val scenes
     fitness_dataloader=dict(
         batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),

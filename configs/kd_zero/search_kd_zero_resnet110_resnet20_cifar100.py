@@ -15,6 +15,7 @@ _held_out = list(range(45000, 50000))
 proxy = dict(
     fraction=0.05,
     seed=0,
+    base_batch_size=64,  # one process at batch 64, lr 0.1, as the final distillation (no scaling)
     rejection=dict(max_kd=1e3, max_kd_ratio=100.0, min_drop=0.05),
     cfg_options=dict(train_dataloader=dict(dataset=dict(indices=list(range(45000))))),
     fitness_dataloader=dict(

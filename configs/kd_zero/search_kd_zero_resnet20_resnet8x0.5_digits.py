@@ -31,6 +31,7 @@ proxy = dict(
     # at 5% accepted 5, 24 rejected for accuracy <= chance), so the fitness would rank noise
     fraction=0.2,
     seed=0,
+    base_batch_size=32,  # one process at batch 32, lr 0.05, as the final distillation (no scaling)
     # [R] METHODS.md 2.5 thresholds, except the collapse rule: they assume CIFAR epochs of ~780 iterations; a digits
     # epoch is 10, in which plain CE does not reliably fall by 5%, so the demo judges after 2 epochs (20 of the 60
     # proxy iterations) and rejects a loss that did not fall at all.

@@ -47,7 +47,7 @@ def run_demo(ctx: DemoContext) -> List[DemoRow]:
     epochs = QUICK_EPOCHS if ctx.quick else DEMO_EPOCHS
     options = demo_options(ctx.teacher_ckpt, epochs)
     if ctx.quick:  # tests: 2 iterations per epoch, 100 validation images
-        options.update({'train_dataloader.dataset.indices': 64, 'val_dataloader.dataset.indices': 100})
+        options.update({'train_dataloader.dataset.dataset.indices': 64, 'val_dataloader.dataset.indices': 100})
     seeds = list(ctx.seeds)[:DEMO_SEEDS]  # three students per run: one seed keeps the demo within its time budget
     results = [train_config(CONFIG, ctx.work_dir('acmkd', seed), options, seed) for seed in seeds]
     metrics = [r.metrics for r in results]

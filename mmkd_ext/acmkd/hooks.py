@@ -2,8 +2,9 @@
 
 - before every training epoch it tells the algorithm the epoch (teacher-attention pre-training,
   SSD start ``n``);
-- after every validation (``rank_by='val'``, the default) or training epoch (``rank_by='train'``,
-  running training accuracy) it re-ranks the students and sets the weakest (paper Sec. III-C,
+- after every training epoch (``rank_by='held_out'``, the default: accuracy on the training images held
+  out of training, :mod:`mmkd_ext.held_out`; ``rank_by='train'``: running training accuracy) or every
+  validation (``rank_by='val'``) it re-ranks the students and sets the weakest (paper Sec. III-C,
   "dynamically"; [R] METHODS.md 3.5);
 - after every validation it writes ``best_<student>.pth`` (a standalone mmpretrain checkpoint of
   that student) whenever the student reaches its best accuracy so far;
@@ -11,6 +12,7 @@
 """
 from __future__ import annotations
 
+import copy
 import os.path as osp
 from typing import Dict, Optional
 
@@ -20,9 +22,10 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from ..held_out import held_out_eval_dataloader
 from ..registry import HOOKS
 from .export import plain_cfg, save_student
-from .ranking import select_weakest
+from .ranking import held_out_accuracies, select_weakest
 
 
 def _algorithm(runner):
@@ -38,18 +41,19 @@ class ACMKDHook(Hook):
 
     Args:
         metric: validation metric ranking the students (prefixed by student name in the metrics).
-        rank_by: ``'val'`` (latest validation accuracy) or ``'train'`` (running training accuracy of
-            the epoch, all-reduced across processes).
+        rank_by: ``'held_out'`` ([R] default: accuracy after each training epoch on the images that the
+            training set, a ``HeldOutSubset(part='train')``, leaves out), ``'val'`` (latest validation
+            accuracy) or ``'train'`` (running training accuracy of the epoch, all-reduced across processes).
         save_best: write ``best_<student>.pth`` standalone checkpoints.
         out_dir: where they go (default: the work dir).
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, metric: str = 'accuracy/top1', rank_by: str = 'val', save_best: bool = True,
+    def __init__(self, metric: str = 'accuracy/top1', rank_by: str = 'held_out', save_best: bool = True,
                  out_dir: Optional[str] = None) -> None:
-        if rank_by not in ('val', 'train'):
-            raise ValueError(f"rank_by={rank_by!r}; use 'val' or 'train'")
+        if rank_by not in ('held_out', 'val', 'train'):
+            raise ValueError(f"rank_by={rank_by!r}; use 'held_out', 'val' or 'train'")
         self.metric, self.rank_by, self.save_best, self.out_dir = metric, rank_by, save_best, out_dir
         self.best: Dict[str, float] = {}
 
@@ -59,6 +63,22 @@ class ACMKDHook(Hook):
         print_log(f'ACMKD: students {model.student_names}; second-stage distillation from epoch '
                   f'{model.ssd_start_epoch} (0-based), students ranked by {self.rank_by} {self.metric}',
                   logger='current')
+        if self.rank_by == 'held_out':
+            self._build_held_out(runner, model)
+
+    def _build_held_out(self, runner, model) -> None:
+        """The held-out dataloader and one evaluator per student (``rank_by='held_out'``)."""
+        cfg = runner.cfg
+        try:
+            loader_cfg = held_out_eval_dataloader(dict(cfg.train_dataloader.dataset), cfg.val_dataloader)
+        except ValueError as err:
+            raise ValueError(f"ACMKDHook(rank_by='held_out'): {err}; or rank by rank_by='val' / 'train'") from err
+        self.held_out_loader = runner.build_dataloader(loader_cfg, seed=runner.seed)
+        meta = self.held_out_loader.dataset.metainfo
+        self.held_out_evaluators = {}
+        for name in model.student_names:
+            self.held_out_evaluators[name] = runner.build_evaluator(copy.deepcopy(cfg.val_evaluator))
+            self.held_out_evaluators[name].dataset_meta = meta
 
     def before_train_epoch(self, runner) -> None:
         _algorithm(runner).set_epoch(runner.epoch)
@@ -68,6 +88,9 @@ class ACMKDHook(Hook):
         accs = model.train_accuracies(reset=True)
         if self.rank_by == 'train':
             self._rerank(runner, model, self._reduce(accs, model))
+        elif self.rank_by == 'held_out':
+            self._rerank(runner, model, held_out_accuracies(model, self.held_out_loader, self.held_out_evaluators,
+                                                            self.metric))
 
     @staticmethod
     def _reduce(accs: Dict[str, Optional[float]], model) -> Dict[str, Optional[float]]:

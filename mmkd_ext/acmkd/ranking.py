@@ -1,8 +1,16 @@
-"""Which student is the weakest ("Cannikin law", paper Sec. III-C; METHODS.md 3.5)."""
+"""Which student is the weakest ("Cannikin law", paper Sec. III-C; METHODS.md 3.5).
+
+[R] The accuracies that rank the students are measured by default on training images held out of training
+(``ACMKDHook(rank_by='held_out')`` with a ``HeldOutSubset(part='train')`` training set, :mod:`mmkd_ext.held_out`),
+not on ``val``, which for CIFAR-100 is the test set the students are reported on.
+"""
 from __future__ import annotations
 
 import math
-from typing import Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
+
+import torch
+from mmengine.evaluator import Evaluator
 
 
 def select_weakest(accuracies: Mapping[str, Optional[float]], order: Sequence[str],
@@ -34,3 +42,28 @@ def select_weakest(accuracies: Mapping[str, Optional[float]], order: Sequence[st
     if previous in tied:
         return previous
     return tied[0]
+
+
+@torch.no_grad()
+def held_out_accuracies(model, dataloader, evaluators: Mapping[str, Evaluator], metric: str) -> Dict[str, float]:
+    """Each student's ``metric`` on the held-out images (every rank sees its shard; evaluators gather them).
+
+    Args:
+        model: the ``ACMKDDistill`` (unwrapped); evaluated in eval mode, left in train mode.
+        dataloader: the held-out dataloader.
+        evaluators: student name -> evaluator (dataset meta set).
+        metric: e.g. ``'accuracy/top1'``.
+
+    Returns:
+        student name -> accuracy.
+    """
+    model.eval()
+    try:
+        for batch in dataloader:
+            outputs = model.predict_all(batch, with_teacher=False)
+            for name, evaluator in evaluators.items():
+                evaluator.process(data_samples=outputs[name], data_batch=batch)
+    finally:
+        model.train()
+    size = len(dataloader.dataset)
+    return {name: float(evaluator.evaluate(size)[metric]) for name, evaluator in evaluators.items()}

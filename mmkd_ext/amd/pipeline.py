@@ -28,20 +28,24 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
+from ..held_out import HELD_OUT_EVERY, held_out_dataloaders
 from ..registry import MODELS
 from .bn_stats import load_bn_stats
 from .flops import candidate_scales, example_inputs, measure_flops
 from .importance import estimate_importance, task_loss_per_sample
 from .loops import candidate_accuracies, scale_key
 from .pruner import AMDPruner, load_scores
-from .selection import npsd, plot_selection, select
+from .selection import check_split, npsd, plot_selection, select
 
 AMD_DEFAULTS = dict(
     student_scale=0.15,  # [P] ViT-Base_15% (Tables 1, 2, 5)
     num_candidates=9,  # [P] m = 9 (Table 5)
     num_ta=1,  # [P] Algorithm 1 default
     importance=dict(criterion='gradient', granularity='sample', max_samples=2048, l1_greedy=True),
-    selection=dict(rule='lambda_tradeoff', lam=0.2, npsd_threshold=0.2, metric='accuracy/top1', metric_scale=0.01),
+    # split: 'held_out' ([R] default) selects on 1 in `held_out_every` training images, held out of the joint
+    # training (mmkd_ext/held_out.py); 'val' selects on val_dataloader, the split the result is reported on
+    selection=dict(rule='lambda_tradeoff', lam=0.2, npsd_threshold=0.2, metric='accuracy/top1', metric_scale=0.01,
+                   split='held_out', held_out_every=HELD_OUT_EVERY),
     final_student=None,  # None: the target-scale sub-network (ViT); a model config: fixed student (Table 7)
     final_feature_modules=None,
     final_connector_channels=None,
@@ -153,6 +157,7 @@ class AMDPipeline:
             raise ValueError(f"an AMD config needs model.type='AMDDistill', got {cfg.model.get('type')!r}")
         self.cfg, self.work_dir, self.log = cfg, work_dir, log
         self.amd = amd_settings(cfg)
+        check_split(self.amd['selection']['split'])
         self.scales = candidate_scales(self.amd['student_scale'], self.amd['num_candidates'])
         self.target = self.scales[-1]
         os.makedirs(work_dir, exist_ok=True)
@@ -257,9 +262,17 @@ class AMDPipeline:
         prev = self.state.data[f'select_{iteration - 1}']
         return prev['selected_scale'], self.state.data[f'joint_{iteration - 1}']['student']
 
-    def _train(self, stage: str, model_updates: dict, train_cfg: dict) -> tuple:
-        """Train the AMDDistill config with ``model_updates`` in ``work_dir/stage``; resumes a killed run."""
+    def _train(self, stage: str, model_updates: dict, train_cfg: dict, held_out: bool = False) -> tuple:
+        """Train the AMDDistill config with ``model_updates`` in ``work_dir/stage``; resumes a killed run.
+
+        With ``held_out``, the held-out training images are left out of training and validated on instead;
+        their metrics come back as ``held_out/<metric>``, next to the metrics of ``val_dataloader``.
+        """
         cfg = copy.deepcopy(self.cfg)
+        if held_out:
+            every = self.amd['selection']['held_out_every']
+            cfg.train_dataloader, cfg.val_dataloader = held_out_dataloaders(cfg.train_dataloader, cfg.val_dataloader,
+                                                                            every)
         for key, value in model_updates.items():  # replace, do not merge (ConfigDict.update merges dicts)
             cfg.model[key] = copy.deepcopy(value)
         cfg.pop('amd', None)
@@ -275,6 +288,11 @@ class AMDPipeline:
                    if k.startswith('val/')}
         if not metrics:  # killed after the last epoch's checkpoint: nothing was validated in this process
             metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
+        if held_out:  # the run validated on the held-out images; report val_dataloader's metrics as well
+            loop = runner.build_val_loop(dict(self.cfg.val_cfg, dataloader=copy.deepcopy(self.cfg.val_dataloader),
+                                              evaluator=copy.deepcopy(self.cfg.val_evaluator)))
+            metrics = {**{f'held_out/{k}': v for k, v in metrics.items()},
+                       **{k: float(v) for k, v in loop.run().items()}}
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         student = osp.join(cfg.work_dir, 'student.pth')
         torch.save({'state_dict': model.architecture.state_dict(), 'bn_stats': model.bn_stats()}, student)
@@ -312,8 +330,12 @@ class AMDPipeline:
         scales = [s for s in self.scales if s < t_scale - 1e-9] or [self.target]
         updates = dict(scales=scales, teacher_scale=t_scale, teacher_ckpt=weights, student_ckpt=weights,
                        importance_file=self.state.data['importance']['scores'])
-        metrics, student = self._train(f'joint_{iteration}', updates, dict(self.amd['joint_train_cfg']))
-        return dict(scales=scales, teacher_scale=t_scale, metrics=metrics, student=student)
+        held_out = self.amd['selection']['split'] == 'held_out'
+        metrics, student = self._train(f'joint_{iteration}', updates, dict(self.amd['joint_train_cfg']), held_out)
+        selection = {k[len('held_out/'):]: v for k, v in metrics.items() if k.startswith('held_out/')}
+        return dict(scales=scales, teacher_scale=t_scale, student=student,
+                    metrics={k: v for k, v in metrics.items() if not k.startswith('held_out/')},
+                    selection_metrics=selection if held_out else metrics)
 
     def stage_select(self, iteration: int) -> dict:
         """Per-candidate accuracy, NPSD and the selection rule; a PNG plot with the chosen TA."""
@@ -322,7 +344,8 @@ class AMDPipeline:
         if joint.get('skipped'):
             return dict(self.state.data[f'select_{iteration - 1}'], skipped=True)
         scales = joint['scales']
-        acc = [a * sel['metric_scale'] for a in candidate_accuracies(joint['metrics'], scales, sel['metric'])]
+        selection_metrics = joint.get('selection_metrics', joint['metrics'])
+        acc = [a * sel['metric_scale'] for a in candidate_accuracies(selection_metrics, scales, sel['metric'])]
         student_acc = None
         if sel['rule'] == 'oracle':
             student_acc = [self._oracle_student(iteration, s) for s in scales]
@@ -332,7 +355,7 @@ class AMDPipeline:
                              teacher_acc * sel['metric_scale'] if teacher_acc is not None else None,
                              title=f'AMD iteration {iteration}: {sel["rule"]}')
         out = dict(scales=scales, accuracies=acc, npsd=npsd(scales, acc) if len(scales) > 1 else [],
-                   selected_index=k, selected_scale=scales[k], rule=sel['rule'], plot=png)
+                   selected_index=k, selected_scale=scales[k], rule=sel['rule'], split=sel['split'], plot=png)
         if student_acc is not None:
             out['oracle_student_accuracies'] = student_acc
         with open(osp.join(self._dir(f'select_{iteration}'), 'selection.json'), 'w') as f:

@@ -8,12 +8,25 @@ Candidates are sorted by decreasing scale s_1 > ... > s_m with validation accura
 - ``'npsd_threshold'``: the smallest candidate before the curve breaks,
   ``k* = max{k : NPSD_j < lambda for all j < k}``.
 - ``'oracle'`` (supp. §4 manual selection): the candidate whose distilled student is best.
+
+The accuracies P_k are measured on ``split`` ([R] :data:`SELECTION_SPLITS`): ``'held_out'`` (default), one
+training image in ``held_out_every``, left out of the joint training (:mod:`mmkd_ext.held_out`), so the TA is
+not chosen on the split the student is reported on; ``'val'``, the config's ``val_dataloader`` (the old
+behaviour; for CIFAR-100 that is the test set).
 """
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 SELECTION_RULES = ('lambda_tradeoff', 'npsd_threshold', 'oracle')
+SELECTION_SPLITS = ('held_out', 'val')
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is one of :data:`SELECTION_SPLITS`, else a ValueError saying what to set."""
+    if split not in SELECTION_SPLITS:
+        raise ValueError(f'amd.selection.split={split!r}; use one of {SELECTION_SPLITS}')
+    return split
 
 
 def _check_curve(scales: Sequence[float], accuracies: Sequence[float]) -> None:

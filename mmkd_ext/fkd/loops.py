@@ -20,6 +20,7 @@ The [X] official "final m epochs with a single-crop loader" phase (METHODS.md 4.
 """
 from __future__ import annotations
 
+import copy
 from typing import Dict, List, Union
 
 from mmengine.runner import EpochBasedTrainLoop
@@ -32,6 +33,50 @@ def _by_epoch_schedulers(param_schedulers) -> List:
         return []
     groups = param_schedulers.values() if isinstance(param_schedulers, dict) else [param_schedulers]
     return [s for group in groups for s in group if getattr(s, 'by_epoch', False)]
+
+
+def _scheduler_cfgs(param_schedulers) -> List[dict]:
+    """Every scheduler config dict of a ``param_scheduler`` setting (one dict, a list, or one list per optimizer)."""
+    if param_schedulers is None:
+        return []
+    if isinstance(param_schedulers, dict) and 'type' not in param_schedulers:  # {optimizer name: schedulers}
+        return [c for group in param_schedulers.values() for c in _scheduler_cfgs(group)]
+    items = [param_schedulers] if isinstance(param_schedulers, dict) else list(param_schedulers)
+    return [c for c in items if isinstance(c, dict)]
+
+
+def convert_by_crop_epoch(param_schedulers, iters_per_crop_epoch: float):
+    """A copy of ``param_schedulers`` whose ``convert_to_iter_based`` schedulers count crop-epochs.
+
+    MMEngine converts an epoch-based scheduler with ``convert_to_iter_based=True`` using the
+    ``epoch_length`` argument, by default the dataloader length (one FKD pass of m crop-epochs). Setting
+    ``epoch_length`` to the length of one crop-epoch makes ``begin``/``end``/``T_max`` count crop-epochs.
+
+    Args:
+        param_schedulers: the runner's ``param_scheduler`` setting, not yet built (dict, list or dict of lists).
+        iters_per_crop_epoch: ``len(dataloader) / m``; may be fractional.
+
+    Returns:
+        The converted copy (the input is left as it is), or the input itself when nothing converts.
+
+    Raises:
+        ValueError: a converted step scheduler (``milestones``/``step_size``) with a fractional crop-epoch
+            length, whose iteration milestones would never be reached.
+    """
+    def converted(cfg: dict) -> bool:
+        return cfg.get('convert_to_iter_based', False) and cfg.get('by_epoch', True) and 'epoch_length' not in cfg
+
+    if not any(converted(c) for c in _scheduler_cfgs(param_schedulers)):
+        return param_schedulers  # nothing to convert (and built schedulers are not copied)
+    out = copy.deepcopy(param_schedulers)
+    for cfg in filter(converted, _scheduler_cfgs(out)):
+        if ('milestones' in cfg or 'step_size' in cfg) and iters_per_crop_epoch != int(iters_per_crop_epoch):
+            raise ValueError(f"{cfg['type']}(convert_to_iter_based=True) under FKDEpochBasedTrainLoop: one crop-epoch "
+                             f'is {iters_per_crop_epoch:g} iterations (not a whole number), so iteration milestones '
+                             'cannot match crop-epochs; give the scheduler by_epoch=True without conversion, or '
+                             'make the number of iterations per pass a multiple of crops_per_image')
+        cfg['epoch_length'] = iters_per_crop_epoch
+    return out
 
 
 @LOOPS.register_module()
@@ -60,6 +105,9 @@ class FKDEpochBasedTrainLoop(EpochBasedTrainLoop):
                              'crop-epochs')
         self.passes = self._max_epochs // self.crops_per_image
         self._max_iters = self.passes * len(self.dataloader)
+        # the runner builds its param schedulers after the train loop: convert them by crop-epoch now
+        runner.param_schedulers = convert_by_crop_epoch(runner.param_schedulers,
+                                                        len(self.dataloader) / self.crops_per_image)
         if getattr(dataset, 'sampling', 'random') == 'non_overlap' and getattr(
                 self.dataloader, 'persistent_workers', False):
             raise ValueError("FKDDataset(sampling='non_overlap') needs persistent_workers=False so that "

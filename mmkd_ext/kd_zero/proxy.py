@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import math
 import os.path as osp
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .genome import Genome
@@ -99,10 +101,18 @@ def distiller_cfg(genome: Genome, sources: dict, align_always: bool = False) -> 
     return cfg
 
 
-def compress_schedule(schedulers: List[dict], fraction: float) -> List[dict]:
-    """Scale the epoch/iteration fields of MMEngine param schedulers by ``fraction`` ([R] METHODS.md 2.5)."""
+def compress_schedule(schedulers: Union[dict, List[dict]], fraction: float) -> List[dict]:
+    """Scale the epoch/iteration fields of MMEngine param schedulers by ``fraction`` ([R] METHODS.md 2.5).
+
+    Args:
+        schedulers: one scheduler config (mmpretrain's ImageNet schedules) or a list of them.
+        fraction: share of the schedule the proxy trains.
+
+    Returns:
+        The compressed scheduler configs, as a list.
+    """
     out = []
-    for sched in copy.deepcopy(list(schedulers)):
+    for sched in copy.deepcopy([schedulers] if isinstance(schedulers, dict) else list(schedulers)):
         for key in ('T_max', 'begin', 'end', 'total_iters'):
             if key in sched and isinstance(sched[key], (int, float)) and sched[key] < 1e8:
                 sched[key] = max(1, math.ceil(sched[key] * fraction)) if sched[key] else 0
@@ -113,7 +123,7 @@ def compress_schedule(schedulers: List[dict], fraction: float) -> List[dict]:
 
 
 def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, seed: int,
-                 rejection: Optional[dict] = None) -> Config:
+                 rejection: Optional[dict] = None, base_batch_size: Optional[int] = None) -> Config:
     """The final-distillation config ``base`` turned into a proxy run of ``genome``.
 
     Args:
@@ -124,6 +134,8 @@ def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, s
         work_dir: the run's work dir.
         seed: fixed seed (every candidate starts from the same student initialisation).
         rejection: ``KDZeroRejectionHook`` arguments, or None to disable rejection.
+        base_batch_size: the total batch the config's learning rate is tuned for; the proxy (one process)
+            scales it linearly to its own batch with MMEngine's ``auto_scale_lr``. None: no scaling.
     """
     cfg = copy.deepcopy(base)
     cfg.model.distiller = ConfigDict(distiller_cfg(genome, cfg.kd_zero_sources, cfg.get('kd_zero_align_always',
@@ -139,6 +151,8 @@ def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, s
     for key in ('val_cfg', 'val_dataloader', 'val_evaluator', 'test_cfg', 'test_dataloader', 'test_evaluator'):
         cfg[key] = None  # the fitness is computed after training, on its own split
     cfg.param_scheduler = compress_schedule(cfg.get('param_scheduler') or [], share)
+    if base_batch_size is not None:  # [R] linear rule lr x batch / base_batch (MMEngine Runner.scale_lr)
+        cfg.auto_scale_lr = dict(enable=True, base_batch_size=base_batch_size)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 6)
     hooks = [h for h in cfg.get('custom_hooks', []) or []
@@ -152,6 +166,40 @@ def proxy_config(base: Config, genome: Genome, fraction: float, work_dir: str, s
     cfg.visualizer = dict(type='Visualizer', vis_backends=[])
     cfg.experiment_name = f'proxy_{time.time_ns()}'
     return cfg
+
+
+def resolve_base_batch_size(base: Config, path: str, base_batch_size: Optional[int]) -> int:
+    """The total batch the base config's lr is tuned for (see ``ProxyEvaluator(base_batch_size)``).
+
+    Args:
+        base: the final-distillation config as written (before the search's cfg_options).
+        path: its file name; a multi-GPU name ``..._{N}xb{B}-...`` with N > 1 must say its base batch.
+        base_batch_size: the explicit value, or None.
+
+    Returns:
+        The base batch size.
+    """
+    if base_batch_size is not None:
+        return int(base_batch_size)
+    auto = base.get('auto_scale_lr') or {}
+    if auto.get('base_batch_size'):
+        return int(auto['base_batch_size'])
+    gpus = re.search(r'_(\d+)xb(\d+)', osp.basename(path))
+    if gpus and int(gpus.group(1)) > 1:
+        raise ValueError(f'{path} trains on {gpus.group(1)} GPUs, so its lr is tuned for a batch of '
+                         f'{int(gpus.group(1)) * int(gpus.group(2))}, but the proxies run as one process: set '
+                         "proxy=dict(base_batch_size=...) in the search config (or auto_scale_lr.base_batch_size in "
+                         'the base config) so that the proxy lr is scaled to its batch')
+    return int(base.train_dataloader.batch_size)
+
+
+def describe_proxy_lr(base: Config, batch_size: int, base_batch_size: int) -> str:
+    """One line: the proxy's batch and learning rate (linear rule), for the log."""
+    lr = (base.get('optim_wrapper') or {}).get('optimizer', {}).get('lr')
+    ratio = batch_size / base_batch_size
+    shown = f'lr {lr:g} x {batch_size}/{base_batch_size} = {lr * ratio:g}' if lr is not None else \
+        f'lr x {batch_size}/{base_batch_size}'
+    return f'one process, batch {batch_size}, {shown} (linear rule, MMEngine auto_scale_lr)'
 
 
 @dataclass
@@ -192,13 +240,20 @@ class ProxyEvaluator:
             ImageNet-searched distiller on COCO).
         seg_options: segmentation fitness options (``ignore_index``, ``cka_feature``, ``cka_pixels``, ``seed``;
             see :func:`~mmkd_ext.kd_zero.task_outputs.collect_segmentation`).
+        base_batch_size: total batch (all GPUs) the base config's learning rate is tuned for. A proxy runs as
+            one process with the config's per-GPU ``train_dataloader.batch_size`` B and trains at
+            ``lr x B / base_batch_size`` ([R] linear rule, MMEngine ``auto_scale_lr``). Default: the base
+            config's ``auto_scale_lr.base_batch_size``, else its own batch before ``cfg_options`` (a one-GPU
+            config; a multi-GPU ``NxbB`` config without either is refused).
     """
 
     def __init__(self, base_config: str, work_dir: str, fraction: float = 0.05, seed: int = 0,
                  rejection: Optional[dict] = None, fitness_dataloader: Optional[dict] = None,
                  fitness_samples: int = 2000, min_accuracy: Optional[float] = None,
-                 cfg_options: Optional[dict] = None, task: str = 'auto', seg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None, task: str = 'auto', seg_options: Optional[dict] = None,
+                 base_batch_size: Optional[int] = None) -> None:
         self.base = Config.fromfile(base_config)
+        self.base_batch_size = resolve_base_batch_size(self.base, base_config, base_batch_size)  # before overrides
         if cfg_options:
             self.base.merge_from_dict(cfg_options)
         self.task = infer_task(self.base, task)
@@ -214,6 +269,9 @@ class ProxyEvaluator:
         self.fitness_samples = fitness_samples
         self.seg_options = dict(seg_options or {})
         self.min_accuracy = min_accuracy
+        self.batch_size = int(self.base.train_dataloader.batch_size)
+        print_log(f'KD-Zero proxies: {describe_proxy_lr(self.base, self.batch_size, self.base_batch_size)}',
+                  logger='current')
 
     def _min_accuracy(self, model) -> float:
         """[R] 2 x chance: ``200 / num_classes`` (the config's ``num_classes``, else the student's head)."""
@@ -228,7 +286,7 @@ class ProxyEvaluator:
     def __call__(self, genome: Genome) -> EvalResult:
         start = time.perf_counter()
         cfg = proxy_config(self.base, genome, self.fraction, osp.join(self.work_dir, 'proxy'), self.seed,
-                           self.rejection)
+                           self.rejection, self.base_batch_size)
         runner, planned = None, 0
         try:
             runner = Runner.from_cfg(cfg)

@@ -11,12 +11,46 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 from torch import Tensor, nn
 
 from ..registry import MODELS
 from . import edges as E
 
 IMPLEMENTATIONS = ('auto', 'gram', 'reference')
+RELATION_SCOPES = ('local', 'global')
+
+
+def gather_rows(x: Tensor) -> Tensor:
+    """All ranks' rows of ``x`` concatenated in rank order, differentiable (identity without a process group).
+
+    Ranks may hold different numbers of rows (a last, smaller batch): rows are padded to the largest count for
+    ``torch.distributed.nn.functional.all_gather`` (whose backward sums every rank's gradient into the rows of
+    their owner) and stripped afterwards.
+
+    Args:
+        x: (n_r, ...) rows of this rank.
+
+    Returns:
+        (sum_r n_r, ...) rows of all ranks.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    counts = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, torch.tensor([x.shape[0]], device=x.device))
+    counts = [int(c) for c in counts]
+    pad = max(counts) - x.shape[0]
+    if pad:
+        x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])
+    parts = dist_nn.all_gather(x)
+    return torch.cat([part[:n] for part, n in zip(parts, counts)])
+
+
+def gather_views(logits: Tensor, what: str) -> Tensor:
+    """(2b_r, C) ``[real; virtual]`` logits of this rank -> (2B, C) ``[all real; all virtual]`` of all ranks."""
+    real, virtual = E.split_views(logits, what)
+    return torch.cat([gather_rows(real), gather_rows(virtual)])
 
 
 @dataclass
@@ -137,6 +171,12 @@ class VRMLoss(nn.Module):
         eps: floor of the edge norms (METHODS.md 5.4: 1e-8).
         degenerate_tol: relative squared distance under which two vertices count as equal (edge dropped).
         loss_weight: extra factor on both terms (1.0).
+        relation_scope: ``'global'`` ([R] default): under DDP the relation graphs span the whole batch B of all
+            ranks (logits all-gathered with gradients; every rank computes the same loss, and since the gather's
+            backward sums all ranks' gradients, DDP's gradient average equals the one-process gradient of the
+            full batch); ``'local'``: each rank relates only its own B / world_size samples. The paper defines
+            the graphs over "a batch" of B samples and studies B with LR scaling (Fig. 5); its code and
+            supplement are not available (METHODS.md 5.0), hence [R].
 
     Attribute ``warmup_factor`` (1.0) multiplies both terms too; :class:`VRMLossWarmupHook` ramps it from 0 to 1.
     """
@@ -145,8 +185,11 @@ class VRMLoss(nn.Module):
                  adaptor: bool = True, num_classes: Optional[int] = None, icv_mode: str = 'bipartite',
                  icv_prune: bool = False, distance: str = 'mse', implementation: str = 'auto',
                  chunk_size: Optional[int] = 64, eps: float = 1e-8, degenerate_tol: float = 1e-5,
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0, relation_scope: str = 'global') -> None:
         super().__init__()
+        if relation_scope not in RELATION_SCOPES:
+            raise ValueError(f'VRMLoss: relation_scope={relation_scope!r} is not one of {RELATION_SCOPES}')
+        self.relation_scope = relation_scope
         if distance not in E.DISTANCES:
             raise ValueError(f'VRMLoss: distance={distance!r} is not one of {E.DISTANCES}')
         if implementation not in IMPLEMENTATIONS:
@@ -181,13 +224,16 @@ class VRMLoss(nn.Module):
         """Compute both relation terms.
 
         Args:
-            preds_S: (2B, C) student logits ``[real; virtual]`` (gradients flow).
-            preds_T: (2B, C) teacher logits ``[real; virtual]`` (detached here).
+            preds_S: (2b, C) student logits ``[real; virtual]`` of this rank (gradients flow).
+            preds_T: (2b, C) teacher logits ``[real; virtual]`` (detached here).
 
         Returns:
             ``dict(loss_isv=..., loss_icv=...)``, weighted scalars.
         """
         preds_T = preds_T.detach()
+        if self.relation_scope == 'global':
+            preds_S = gather_views(preds_S, 'student logits (preds_S)')
+            preds_T = gather_views(preds_T, 'teacher logits (preds_T)')
         raw_s, raw_s_v = E.split_views(preds_S, 'student logits (preds_S)')
         raw_t, raw_t_v = E.split_views(preds_T, 'teacher logits (preds_T)')
         E.check_view_logits(raw_s, raw_s_v, raw_t, raw_t_v)

@@ -24,7 +24,7 @@ def small_cfg(work_dir, epochs=2):
     cfg.model.teacher_ckpt = None
     cfg.work_dir = str(work_dir)
     cfg.log_level = 'WARNING'
-    cfg.train_dataloader.dataset.indices = 64
+    cfg.train_dataloader.dataset.dataset.indices = 64  # inside the HeldOutSubset: 58 train, 6 held out
     cfg.val_dataloader.dataset.indices = 100
     cfg.train_cfg.max_epochs = epochs
     cfg.param_scheduler[0].T_max = epochs
@@ -89,7 +89,8 @@ def test_two_process_run_trains(digits_root, tmp_path):
     work = tmp_path / 'dist'
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000), OMP_NUM_THREADS='1')
     cmd = ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--cfg-options',
-           'model.teacher_ckpt=None', 'train_dataloader.dataset.indices=64', 'val_dataloader.dataset.indices=20',
+           'model.teacher_ckpt=None', 'train_dataloader.dataset.dataset.indices=64',
+           'val_dataloader.dataset.indices=20',
            'train_cfg.max_epochs=1', 'log_level=WARNING']
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

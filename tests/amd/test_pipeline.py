@@ -6,11 +6,12 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import load_checkpoint
 
 from mmkd_ext.amd.bn_stats import load_bn_stats
 from mmkd_ext.amd.pruner import AMDPruner, load_scores
-from mmkd_ext.registry import MODELS
+from mmkd_ext.registry import HOOKS, MODELS, PRETRAIN_DATASETS
 
 from .conftest import INPUT
 
@@ -204,7 +205,8 @@ _net = dict(_delete_=True, _scope_='mmseg', type='EncoderDecoder', data_preproce
 model = dict(architecture=_net, teacher=_net, teacher_ckpt={ckpt!r}, pruner=dict(input_shape=(3, 32, 64)),
              feature_modules=['backbone.layer4'])
 amd = dict(joint_train_cfg=dict(max_iters=2, val_interval=2), final_train_cfg=dict(max_iters=2, val_interval=2),
-           selection=dict(rule='npsd_threshold', npsd_threshold=-1.0))  # the largest TA: the final stage trains
+           # the largest TA: the final stage trains; 2 of the 4 training scenes held out for the selection
+           selection=dict(rule='npsd_threshold', npsd_threshold=-1.0, held_out_every=2))
 _train = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'), dict(type='Resize', scale=(64, 32)),
           dict(type='PackSegInputs')]
 _val = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(64, 32)), dict(type='LoadAnnotations'),
@@ -268,3 +270,50 @@ def test_resume_with_another_teacher_or_settings_is_refused_and_the_demo_starts_
     assert chain_inputs(cfg)["teacher checkpoint"] != "none"
     drop_stale_chain(work, cfg)
     assert not osp.exists(work)
+
+
+@HOOKS.register_module(force=True)
+class RecordImagesHook(Hook):
+    """Test probe: the image files each training / validation iteration really loads."""
+    seen = {'train': [], 'val': []}
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.seen['train'] += [s.img_path for s in data_batch['data_samples']]
+
+    def before_val_iter(self, runner, batch_idx, data_batch=None):
+        self.seen['val'] += [s.img_path for s in data_batch['data_samples']]
+
+
+def test_ta_is_selected_on_held_out_training_images_never_trained_on(tmp_path, teacher_ckpt):
+    tiny = _write_config(tmp_path, teacher_ckpt, 2)
+    path = tmp_path / 'amd_held_out.py'
+    path.write_text(f"_base_ = [{tiny!r}]\ntrain_dataloader = dict(dataset=dict(indices=40), batch_size=12)\n"
+                    "custom_hooks = [dict(type='mmrazor.RecordImagesHook')]\n")
+    RecordImagesHook.seen = {'train': [], 'val': []}
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'select_1')
+    # the 40 training images in the dataset's own order; [R] every 10th (indices 9, 19, 29, 39) is held out
+    train_set = PRETRAIN_DATASETS.build(dict(Config.fromfile(DEMO).train_dataloader.dataset, indices=40))
+    files = [train_set.get_data_info(i)['img_path'] for i in range(40)]
+    held_out = {files[i] for i in (9, 19, 29, 39)}
+    seen = RecordImagesHook.seen
+    assert set(seen['train']) == set(files) - held_out  # 2 epochs of 36 images: all trained, none held out
+    assert {p for p in seen['val'] if '/train/' in p} == held_out  # the joint run validated on the held-out images
+    assert len([p for p in seen['val'] if '/val/' in p]) == 3 * 20  # then every candidate on val, for the report
+    joint, select = state['joint_1'], state['select_1']
+    assert select['split'] == 'held_out'
+    for scale, acc in zip(select['scales'], select['accuracies']):
+        held = joint['selection_metrics'][f'scale_{scale:.4f}/accuracy/top1']
+        assert acc == pytest.approx(held / 100) and held % 25 == 0  # 4 held-out images: multiples of 25%
+        assert joint['metrics'][f'scale_{scale:.4f}/accuracy/top1'] % 5 == 0  # 20 val images
+
+
+def test_val_selection_stays_an_option(tmp_path, teacher_ckpt):
+    tiny = _write_config(tmp_path, teacher_ckpt, 1)
+    path = tmp_path / 'amd_val.py'
+    path.write_text(f"_base_ = [{tiny!r}]\namd = dict(selection=dict(split='val'))\n")
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'select_1')
+    assert state['select_1']['split'] == 'val'
+    assert state['joint_1']['selection_metrics'] == state['joint_1']['metrics']
+    path.write_text(f"_base_ = [{tiny!r}]\namd = dict(selection=dict(split='test'))\n")
+    with pytest.raises(ValueError, match="split='test'"):
+        _run(str(path), str(tmp_path / 'work2'))

@@ -1,4 +1,5 @@
 """Teacher-free FKD training (mmkd_ext/fkd/{datasets,algorithm,loops,stored_teacher}.py) with the real Runner."""
+import math
 import os
 import os.path as osp
 
@@ -10,6 +11,7 @@ from mmengine.runner import Runner
 
 from mmkd_ext.fkd import LabelStore, LabelStoreError, fkd_collate, fkd_loss
 from mmkd_ext.fkd.generation import generate_labels
+from mmkd_ext.fkd.loops import convert_by_crop_epoch
 from mmkd_ext.fkd.stored_teacher import stored_logits
 from mmkd_ext.registry import PRETRAIN_DATASETS
 
@@ -196,3 +198,34 @@ def test_resume_continues_at_the_crop_epoch_of_the_checkpoint(store, tmp_path):
     assert os.stat(tmp_path / 'epoch_4.pth').st_mtime_ns != second_pass  # pass 2 trained again
     # the LR history comes back with the checkpoint (pass 1) and only pass 2 runs, at the LR of crop-epoch 2
     assert np.allclose(resumed.message_hub.get_scalar('train/lr').data[0].tolist(), [0.05] * 4 + [0.025] * 4)
+
+
+@pytest.mark.parametrize('config, base_lr, start, eta_min', [
+    ('fkd_efficientnet-l2_resnet50_8xb128-300e_in1k.py', 0.1, 0.01, 0.0),
+    ('fkd_efficientnet-l2_vit-tiny_8xb128-300e_in1k.py', 0.002, 1e-3, 1e-5)])
+def test_imagenet_warm_up_is_per_iteration_over_the_first_5_crop_epochs(store, tmp_path, config, base_lr, start,
+                                                                        eta_min):
+    """The ImageNet configs' schedule on 16 images x m=4 crops, 4 images per step: 1 iteration per crop-epoch."""
+    imagenet = Config.fromfile(osp.join(ROOT, 'configs/fkd', config))
+    cfg = train_cfg(FKD_CONFIG, store, tmp_path, max_epochs=12)  # 3 passes of 4 iterations
+    cfg.train_dataloader.dataset.crops_per_image = 4
+    cfg.train_dataloader.batch_size = 4
+    cfg.optim_wrapper = imagenet.optim_wrapper
+    cfg.param_scheduler = imagenet.param_scheduler
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 6, save_last=False)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    lrs = runner.message_hub.get_scalar('train/lr').data[0].tolist()
+    # LinearLR(end=5 crop-epochs = 5 iterations): MMEngine reaches the end factor 1 at its last step, iteration 4
+    warm_up = [base_lr * (start + (1 - start) * i / 4) for i in range(5)]
+    # crop-epochs 5-7 (rest of pass 2) at the base lr; the cosine (begin 5, T_max 295) is evaluated once per pass
+    # at the crop-epoch index: after pass 2 it stands at crop-epoch 8, 3 steps past its begin
+    cosine = eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * 3 / 295)) / 2
+    assert np.allclose(lrs, warm_up + [base_lr] * 3 + [cosine] * 4, rtol=1e-6, atol=0)
+
+
+def test_converted_step_schedule_with_fractional_crop_epochs_is_refused():
+    step = [dict(type='MultiStepLR', milestones=[2], by_epoch=True, convert_to_iter_based=True)]
+    with pytest.raises(ValueError, match='not a whole number'):
+        convert_by_crop_epoch(step, 2.5)
+    assert convert_by_crop_epoch(step, 3)[0]['epoch_length'] == 3 and 'epoch_length' not in step[0]

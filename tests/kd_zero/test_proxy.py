@@ -1,11 +1,13 @@
 """Real MMRazor proxy runs (MMEngine Runner) of candidate distillers on a slice of the digits pair."""
 import os.path as osp
 
+import numpy as np
 import pytest
 from mmengine.config import Config
+from mmengine.logging import MessageHub
 
 from mmkd_ext.kd_zero.genome import Genome
-from mmkd_ext.kd_zero.proxy import ProxyEvaluator, distiller_cfg
+from mmkd_ext.kd_zero.proxy import ProxyEvaluator, compress_schedule, distiller_cfg, proxy_config
 from mmkd_ext.kd_zero.report import write_best_config
 from mmkd_ext.registry import MODELS
 
@@ -58,7 +60,6 @@ def test_best_genome_is_written_as_a_config_that_builds(tmp_path):
 
 
 def test_schedule_is_compressed_to_the_proxy_fraction():
-    from mmkd_ext.kd_zero.proxy import compress_schedule
     scheds = [dict(type='LinearLR', begin=0, end=5, by_epoch=True),
               dict(type='MultiStepLR', milestones=[100, 150], by_epoch=True),
               dict(type='CosineAnnealingLR', T_max=240, by_epoch=True)]
@@ -81,3 +82,41 @@ def test_proxy_rejection_hook_builds_under_a_non_mmrazor_default_scope():
     with DefaultScope.overwrite_default_scope('mmseg'):
         hook = HOOKS.build(cfg.custom_hooks[-1])
     assert type(hook).__name__ == 'KDZeroRejectionHook'
+
+
+def test_proxy_scales_the_lr_linearly_to_the_batch_it_really_uses(tmp_path, digits_root):
+    """Batch 16 in one process, lr 0.05 tuned for 32: the proxy trains at 0.05 x 16/32 = 0.025 at every step."""
+    small = dict(SMALL, train_dataloader=dict(batch_size=16, dataset=dict(indices=64)))  # 4 iterations, 1 epoch
+    result = evaluator(tmp_path, cfg_options=small, base_batch_size=32)(Genome('logits', 'no', 'no', 'no', 'kl',
+                                                                               1.0, 'no', 4.0))
+    assert result.status == 'ok' and result.iters == 4
+    lrs = MessageHub.get_current_instance().get_scalar('train/lr').data[0]
+    assert np.allclose(lrs, [0.025] * 4)
+
+
+@pytest.mark.parametrize('search, batch, base, lr', [
+    ('search_kd_zero_resnet34_resnet18_in1k-subset.py', 32, 256, 0.1 * 32 / 256),
+    ('search_kd_zero_deeplabv3-r101_deeplabv3-r18_cityscapes.py', 2, 8, 0.01 * 2 / 8),
+    ('search_kd_zero_resnet110_resnet20_cifar100.py', 64, 64, 0.1)])
+def test_search_configs_proxies_train_at_their_batch_with_the_scaled_lr(tmp_path, search, batch, base, lr):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'kd_zero', search))
+    proxy = ProxyEvaluator(cfg.base_config, str(tmp_path), **cfg.proxy)
+    assert (proxy.batch_size, proxy.base_batch_size) == (batch, base)
+    run = proxy_config(proxy.base, Genome('logits', 'no', 'no', 'no', 'kl', 1.0, 'no', 4.0), 0.05, str(tmp_path), 0,
+                       base_batch_size=proxy.base_batch_size)
+    scale = run.train_dataloader.batch_size / run.auto_scale_lr.base_batch_size
+    assert run.auto_scale_lr.enable and np.isclose(run.optim_wrapper.optimizer.lr * scale, lr)
+
+
+def test_multi_gpu_base_config_without_a_base_batch_is_refused(tmp_path):
+    search = 'search_kd_zero_deeplabv3-r101_deeplabv3-r18_cityscapes.py'
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'kd_zero', search))
+    cfg.proxy.pop('base_batch_size')
+    with pytest.raises(ValueError, match='batch of 8'):
+        ProxyEvaluator(cfg.base_config, str(tmp_path), **cfg.proxy)
+
+
+def test_a_single_scheduler_dict_is_compressed_like_a_list():
+    """mmpretrain's ImageNet schedule is one MultiStepLR dict (30/60/90 of 100 epochs); 5%: 2/3/4 of 5."""
+    one = dict(type='MultiStepLR', by_epoch=True, milestones=[30, 60, 90], gamma=0.1)
+    assert compress_schedule(one, 0.05) == [dict(one, milestones=[2, 3, 4])]
