@@ -2,7 +2,7 @@
 
 The check points the config at stand-in data in the real formats (:mod:`mmkd_ext.demo_data.standin`; the built-in
 demo data for demo configs), replaces weights that would be downloaded or are missing by random initialisation (one
-line per weight, :func:`mmkd_ext.weights.replace_unavailable_weights`), optionally shrinks input sizes and batches
+line per weight, :func:`mmkd_ext.weight_sources.replace_unavailable_weights`), optionally shrinks input sizes and batches
 (``--shrink``: sizes only, same models and pipeline steps), shortens the schedule to a few iterations, and runs what a
 user runs:
 
@@ -37,7 +37,7 @@ from .config_rules import apply_config_rules
 from .data_checks import iter_datasets
 from .demo_data import make_cityscapes_scenes, make_digits, make_shapes_coco
 from .demo_data.standin import STANDIN_BASE, make_standin, register_standin_datasets, standin_roots
-from .weights import replace_unavailable_weights
+from .weight_sources import replace_unavailable_weights
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_MAKERS = {'data/demo/digits': make_digits, 'data/demo/shapes': make_shapes_coco,

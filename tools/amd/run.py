@@ -17,7 +17,7 @@ import torch  # noqa: E402
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration)
 from mmkd_ext.amd.pipeline import AMDPipeline  # noqa: E402
 from mmkd_ext.launch import add_common_args, load_config, select_device  # noqa: E402
-from mmkd_ext.weights import check_weights_available  # noqa: E402
+from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 
 
 def parse_args(argv=None):

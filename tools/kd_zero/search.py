@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
 from mmkd_ext.launch import add_launcher_arg, setup_launcher  # noqa: E402
-from mmkd_ext.weights import check_weights_available  # noqa: E402
+from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 # isort: on
 
 

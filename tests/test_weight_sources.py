@@ -6,7 +6,7 @@ import torch
 from conftest import config_path
 from mmengine.config import Config
 
-from mmkd_ext.weights import (
+from mmkd_ext.weight_sources import (
     WeightsUnavailable,
     check_weights_available,
     find_weight_refs,
