@@ -1,9 +1,10 @@
-"""Clear errors for the two most common distillation-config mistakes.
+"""Clear errors for the most common distillation-config mistakes.
 
 MMRazor's own messages for these are cryptic (``AssertionError: "head.fcc" is not in the model.``
 after a long traceback, or a broadcasting error deep inside a loss). :func:`apply` adds a check in
 front of MMRazor's module recorders and of its pairwise (student, teacher) losses; mmkd_ext's own
-losses call the same functions.
+losses call the same functions. It also makes teacher checkpoints and ``load_from`` load strictly
+(:mod:`mmkd_ext.weights`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Iterable, List
 
 import torch
 from torch import nn
+
+from . import weights
 
 # MMRazor losses whose forward(student, teacher) needs both inputs of the same shape.
 PAIRWISE_LOSSES = ('KLDivergence', 'DKDLoss', 'ChannelWiseDivergence', 'CrossEntropyLoss', 'DISTLoss',
@@ -92,10 +95,12 @@ def _checked_prepare(recorder_cls: type) -> None:
 
 
 def apply() -> None:
-    """Install the checks on MMRazor's module recorders and pairwise losses (idempotent)."""
+    """Install the checks on MMRazor's module recorders and pairwise losses, and strict weight loading
+    (:mod:`mmkd_ext.weights`) on teachers and ``load_from`` (idempotent)."""
     from mmrazor.models import losses
     from mmrazor.models.task_modules.recorder import ModuleInputsRecorder, ModuleOutputsRecorder
     for recorder_cls in (ModuleOutputsRecorder, ModuleInputsRecorder):
         _checked_prepare(recorder_cls)
     for name in PAIRWISE_LOSSES:
         _checked_forward(getattr(losses, name))
+    weights.apply()

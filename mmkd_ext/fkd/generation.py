@@ -36,10 +36,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from torch import nn
 
+from ..weights import load_weights
 from .compression import LabelCodec
 from .crops import coords_to_box, crop_resize, sample_image_crops
 from .store import ShardWriter, finalize_store, make_manifest, record_dtype, sha256_file, sha256_text, start_store
@@ -110,7 +110,10 @@ def _plain(cfg) -> dict:
 
 
 def build_teachers(teachers: Sequence[dict], device: torch.device) -> List[nn.Module]:
-    """Build each ``dict(model=..., checkpoint=...)`` (any mmpretrain classifier) in eval mode."""
+    """Build each ``dict(model=..., checkpoint=..., strict=True)`` (any mmpretrain classifier) in eval mode.
+
+    The checkpoint must match the model exactly unless the entry sets ``strict=False`` (:mod:`mmkd_ext.weights`).
+    """
     from ..registry import MODELS
     models = []
     for i, spec in enumerate(teachers):
@@ -121,7 +124,8 @@ def build_teachers(teachers: Sequence[dict], device: torch.device) -> List[nn.Mo
             if not osp.isfile(spec['checkpoint']):
                 raise FileNotFoundError(f'teachers[{i}].checkpoint {spec["checkpoint"]!r} does not exist; train the '
                                         'teacher first or fix the path')
-            load_checkpoint(model, spec['checkpoint'], map_location='cpu', logger='silent')
+            load_weights(model, spec['checkpoint'], spec.get('strict', True), f'teachers[{i}].checkpoint',
+                         f'strict=False in teachers[{i}]')
         models.append(model.to(device).eval())
     return models
 
