@@ -5,10 +5,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmrazor.registry import MODELS
+from test_checks import classifier, kd
 
 from mmkd_ext.weights import CheckpointMismatchError, extract_prefix, key_mismatch
-
-from test_checks import classifier, kd
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
