@@ -287,7 +287,7 @@ def generate_labels(cfg: Config, rank: int = 0, world_size: int = 1, stop_after:
         coord_dtype=s.coord_dtype, seed=s.seed, shard_size=s.shard_size, images_per_batch=s.images_per_batch,
         crops_per_forward=s.crops_per_forward))
     dtype = record_dtype(codec, s.num_crops, s.coord_dtype)
-    writers = [ShardWriter(s.store_dir, manifest, i) for i in range(rank, len(manifest['shards']), world_size)]
+    writers = [ShardWriter(s.store_dir, manifest, i, log) for i in range(rank, len(manifest['shards']), world_size)]
     writers = [w for w in writers if not w.is_complete]
     batches = [(w, b) for w in writers for b in w.pending(s.images_per_batch)]
     for w in writers:  # killed after its last record but before its checksum
