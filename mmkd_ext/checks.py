@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Iterable, List
+from typing import Any, Iterable, List, Optional
 
 import torch
 from torch import nn
@@ -104,3 +104,51 @@ def apply() -> None:
     for name in PAIRWISE_LOSSES:
         _checked_forward(getattr(losses, name))
     weights.apply()
+
+
+def _paths_with_value(node: Any, value: Any, prefix: str = '') -> List[str]:
+    """Dotted paths under ``node`` (dicts and lists) whose value equals ``value``."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(node))
+    else:
+        return []
+    found = []
+    for key, child in items:
+        path = f'{prefix}{key}'
+        if type(child) is type(value) and child == value:
+            found.append(path)
+        found.extend(_paths_with_value(child, value, path + '.'))
+    return found
+
+
+def check_cfg_options(cfg: Any, options: Optional[dict]) -> None:
+    """Refuse ``--cfg-options`` that would change nothing: a top-level config variable whose value the
+    config already copied into other settings when it was read (e.g. ``store_dir=`` of the FKD configs,
+    whose value went into ``train_dataloader.dataset.store_dir``, or ``teacher_ckpt=`` / ``data_root=``).
+    Only string variables are checked (paths, names); keys the MMEngine Runner reads are never refused.
+
+    Args:
+        cfg: the config as read (before the options are merged).
+        options: the ``--cfg-options`` dict (key=value), or None.
+
+    Raises:
+        KeyError: names the option and the settings to override instead.
+    """
+    import inspect
+
+    from mmengine.runner import Runner
+    runner_keys = set(inspect.signature(Runner.__init__).parameters)  # read by the Runner itself
+    for key, new in (options or {}).items():
+        if '.' in key or key not in cfg or key in runner_keys:
+            continue
+        old = cfg[key]
+        if not isinstance(old, str) or not old:  # paths and names; numbers and flags repeat by chance
+            continue
+        copies = _paths_with_value({k: v for k, v in cfg.items() if k != key}, old)
+        if copies:
+            listing = ' '.join(f'{p}={new}' for p in copies[:5])
+            raise KeyError(f'--cfg-options {key}={new} would change nothing: the config copied the value of its '
+                           f'variable {key!r} ({old!r}) into {copies[:5]} when it was read. Override those '
+                           f'instead: --cfg-options {listing}')

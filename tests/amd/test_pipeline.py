@@ -268,3 +268,12 @@ def test_resume_with_another_teacher_or_settings_is_refused_and_the_demo_starts_
     assert chain_inputs(cfg)["teacher checkpoint"] != "none"
     drop_stale_chain(work, cfg)
     assert not osp.exists(work)
+
+
+def test_train_cfg_option_reaches_every_training_stage(tmp_path, teacher_ckpt):
+    """``--cfg-options train_cfg.max_epochs=1`` (the example of ``-h``) trains the joint stage 1 epoch, not 2."""
+    tiny = _write_config(tmp_path, teacher_ckpt, 2)
+    work = tmp_path / 'work'
+    _run(tiny, str(work), '--until', 'joint_1', '--cfg-options', 'train_cfg.max_epochs=1')
+    with open(work / 'joint_1' / 'last_checkpoint') as f:
+        assert f.read().strip().endswith('epoch_1.pth')

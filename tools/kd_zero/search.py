@@ -19,6 +19,7 @@ import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor
 import torch.distributed as dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
+from mmkd_ext.checks import check_cfg_options  # noqa: E402
 from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
 # isort: on
 
@@ -39,6 +40,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
+    check_cfg_options(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     mode = args.mode or cfg.get('search', {}).get('mode', 'evolution')
