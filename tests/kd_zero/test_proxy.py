@@ -67,3 +67,14 @@ def test_schedule_is_compressed_to_the_proxy_fraction():
     assert out[1]['milestones'] == [5, 8]
     assert out[2]['T_max'] == 12
     assert scheds[1]['milestones'] == [100, 150]  # input untouched
+
+
+def test_best_config_still_loads_after_its_folder_is_moved(tmp_path):
+    import shutil
+    genome = Genome('logits', 'no', 'no', 'softmax_C', 'kl', 1.0, 'no', 4.0)
+    base = Config.fromfile(BASE)
+    os_dir = tmp_path / 'search' / 'deep'
+    os_dir.mkdir(parents=True)
+    write_best_config(genome, BASE, base.kd_zero_sources, str(os_dir / 'best.py'))
+    shutil.move(str(tmp_path / 'search'), str(tmp_path / 'moved'))
+    assert Config.fromfile(str(tmp_path / 'moved' / 'deep' / 'best.py')).kd_zero_genome == genome.to_dict()

@@ -27,7 +27,8 @@ from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='KD-Zero evolutionary distiller search')
     parser.add_argument('config', help='search config (configs/kd_zero/search_*.py)')
-    parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>[_rand_kd])')
+    parser.add_argument('--work-dir', help="output folder (default: the config's work_dir if it sets one, else "
+                        "work_dirs/<config name>; without --work-dir, --mode random appends _rand_kd)")
     parser.add_argument('--mode', choices=['evolution', 'random'], help='override search.mode (random = Rand-KD)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if a search state exists')
     parser.add_argument('--max-generations', type=int, help='stop after this many generations in this call')
@@ -37,6 +38,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def resolve_work_dir(args, cfg, mode: str) -> str:
+    """``--work-dir``, else the config's ``work_dir``, else ``work_dirs/<config name>``; ``_rand_kd`` appended for
+    Rand-KD unless ``--work-dir`` is given (what ``-h`` says)."""
+    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if mode == 'random' and not args.work_dir:
+        work_dir += '_rand_kd'
+    return work_dir
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -44,10 +55,7 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     mode = args.mode or cfg.get('search', {}).get('mode', 'evolution')
-    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if mode == 'random' and not args.work_dir:
-        work_dir += '_rand_kd'
+    work_dir = resolve_work_dir(args, cfg, mode)
     if args.launcher == 'pytorch' and not dist.is_initialized():
         dist.init_process_group(backend='gloo')  # results are gathered as Python objects: gloo on CPU or GPU
     out = search_from_config(cfg, work_dir, mode=mode, resume=not args.no_resume,
