@@ -1,18 +1,21 @@
-"""Clear errors for the two most common distillation-config mistakes.
+"""Clear errors for the most common distillation-config mistakes.
 
 MMRazor's own messages for these are cryptic (``AssertionError: "head.fcc" is not in the model.``
 after a long traceback, or a broadcasting error deep inside a loss). :func:`apply` adds a check in
 front of MMRazor's module recorders and of its pairwise (student, teacher) losses; mmkd_ext's own
-losses call the same functions.
+losses call the same functions. It also makes teacher checkpoints and ``load_from`` load strictly
+(:mod:`mmkd_ext.weights`) and ``save_best='auto'`` track the student, not the teacher.
 """
 from __future__ import annotations
 
 import difflib
 import functools
-from typing import Iterable, List
+from typing import Any, Iterable, List, Optional
 
 import torch
 from torch import nn
+
+from . import weights
 
 # MMRazor losses whose forward(student, teacher) needs both inputs of the same shape.
 PAIRWISE_LOSSES = ('KLDivergence', 'DKDLoss', 'ChannelWiseDivergence', 'CrossEntropyLoss', 'DISTLoss',
@@ -92,10 +95,108 @@ def _checked_prepare(recorder_cls: type) -> None:
 
 
 def apply() -> None:
-    """Install the checks on MMRazor's module recorders and pairwise losses (idempotent)."""
+    """Install the checks on MMRazor's module recorders and pairwise losses, "best" checkpoints by the
+    student's metric, and strict weight loading (:mod:`mmkd_ext.weights`) on teachers and ``load_from``
+    (idempotent)."""
     from mmrazor.models import losses
     from mmrazor.models.task_modules.recorder import ModuleInputsRecorder, ModuleOutputsRecorder
     for recorder_cls in (ModuleOutputsRecorder, ModuleInputsRecorder):
         _checked_prepare(recorder_cls)
     for name in PAIRWISE_LOSSES:
         _checked_forward(getattr(losses, name))
+    from mmengine.hooks import CheckpointHook
+    _student_best(CheckpointHook)
+    weights.apply()
+
+
+def _paths_with_value(node: Any, value: Any, prefix: str = '') -> List[str]:
+    """Dotted paths under ``node`` (dicts and lists) whose value equals ``value``."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(node))
+    else:
+        return []
+    found = []
+    for key, child in items:
+        path = f'{prefix}{key}'
+        if type(child) is type(value) and child == value:
+            found.append(path)
+        found.extend(_paths_with_value(child, value, path + '.'))
+    return found
+
+
+def check_cfg_options(cfg: Any, options: Optional[dict]) -> None:
+    """Refuse ``--cfg-options`` that would change nothing: a top-level config variable whose value the
+    config already copied into other settings when it was read (e.g. ``store_dir=`` of the FKD configs,
+    whose value went into ``train_dataloader.dataset.store_dir``, or ``teacher_ckpt=`` / ``data_root=``).
+    Only string variables are checked (paths, names); keys the MMEngine Runner reads are never refused.
+
+    Args:
+        cfg: the config as read (before the options are merged).
+        options: the ``--cfg-options`` dict (key=value), or None.
+
+    Raises:
+        KeyError: names the option and the settings to override instead.
+    """
+    import inspect
+
+    from mmengine.runner import Runner
+    runner_keys = set(inspect.signature(Runner.__init__).parameters)  # read by the Runner itself
+    for key, new in (options or {}).items():
+        if '.' in key or key not in cfg or key in runner_keys:
+            continue
+        old = cfg[key]
+        if not isinstance(old, str) or not old:  # paths and names; numbers and flags repeat by chance
+            continue
+        copies = _paths_with_value({k: v for k, v in cfg.items() if k != key}, old)
+        if copies:
+            listing = ' '.join(f'{p}={new}' for p in copies[:5])
+            raise KeyError(f'--cfg-options {key}={new} would change nothing: the config copied the value of its '
+                           f'variable {key!r} ({old!r}) into {copies[:5]} when it was read. Override those '
+                           f'instead: --cfg-options {listing}')
+
+
+TEACHER_PREFIX = 'teacher.'
+
+
+def student_best_key(metrics: dict) -> Optional[str]:
+    """What ``save_best='auto'`` tracks: the first metric that is not the teacher's.
+
+    MMRazor's distillation val loops report the teacher too (``teacher.<metric>``); MMEngine's ``'auto'``
+    takes the first key, which is the teacher's whenever the student produced no metric in the first
+    evaluation (e.g. a detector without detections yet), and then keeps it for the whole run.
+
+    Args:
+        metrics: the metrics of one evaluation.
+
+    Returns:
+        The key, or None when only teacher metrics are present.
+    """
+    return next((k for k in metrics if not k.startswith(TEACHER_PREFIX)), None)
+
+
+def _student_best(hook_cls: type) -> None:
+    """``CheckpointHook`` saves "best" by the student: ``'auto'`` skips ``teacher.*`` keys, and an evaluation in
+    which the student has no metric yet (only its ``teacher.`` twin) is skipped with a warning."""
+    original = hook_cls._save_best_checkpoint
+    if getattr(original, '_mmkd_checked', False):
+        return
+
+    @functools.wraps(original)
+    def _save_best_checkpoint(self, runner, metrics):
+        if self.save_best and 'auto' in self.key_indicators:
+            key = student_best_key(metrics)
+            if key is None:
+                runner.logger.warning('save_best: the student has no metric in this evaluation (only the '
+                                      "teacher's); the best checkpoint is not updated")
+                return None
+            self._init_rule(self.rules, [key])
+        if self.save_best and any(k not in metrics and TEACHER_PREFIX + k in metrics for k in self.key_indicators):
+            runner.logger.warning(f'save_best: the student has no {self.key_indicators} in this evaluation (only '
+                                  "the teacher's); the best checkpoint is not updated")
+            return None
+        return original(self, runner, metrics)
+
+    _save_best_checkpoint._mmkd_checked = True
+    hook_cls._save_best_checkpoint = _save_best_checkpoint

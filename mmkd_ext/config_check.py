@@ -2,7 +2,7 @@
 
 The check points the config at stand-in data in the real formats (:mod:`mmkd_ext.demo_data.standin`; the built-in
 demo data for demo configs), replaces weights that would be downloaded or are missing by random initialisation (one
-line per weight, :func:`mmkd_ext.weight_sources.replace_unavailable_weights`), optionally shrinks input sizes and batches
+line per weight, :func:`mmkd_ext.weight_sources.replace_unavailable_weights`), optionally shrinks inputs and batches
 (``--shrink``: sizes only, same models and pipeline steps), shortens the schedule to a few iterations, and runs what a
 user runs:
 

@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from .checks import check_cfg_options
 from .compat.distributed import LAUNCHERS, export_torch_env, prepare_distributed
 from .config_rules import apply_config_rules
 
@@ -120,6 +121,7 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = Config.fromfile(config)
+    check_cfg_options(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     apply_config_rules(cfg)

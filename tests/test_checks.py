@@ -45,3 +45,21 @@ def test_logits_of_different_class_counts_name_both_shapes():
 def test_feature_shape_mismatch_suggests_a_connector():
     with pytest.raises(ValueError, match='ConvModuleConnector'):
         check_same_shape('ChannelWiseDivergence', torch.zeros(1, 8, 4, 4), torch.zeros(1, 16, 4, 4))
+
+
+def test_a_top_level_variable_the_config_already_copied_is_refused_naming_the_real_key(tmp_path):
+    """FKD training ignored a top-level ``store_dir=`` (issue 18, item 4): tools/train.py now refuses it."""
+    from tools.train import main
+    config = 'configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py'
+    with pytest.raises(KeyError, match=r'store_dir=/x/labels would change nothing.*'
+                                       r'--cfg-options train_dataloader\.dataset\.store_dir=/x/labels'):
+        main([config, '--work-dir', str(tmp_path), '--cfg-options', 'store_dir=/x/labels'])
+
+
+def test_options_the_runner_reads_or_nested_keys_are_accepted():
+    from mmengine.config import Config
+
+    from mmkd_ext.checks import check_cfg_options
+    cfg = Config.fromfile('configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')
+    check_cfg_options(cfg, {'default_scope': 'mmpretrain', 'train_dataloader.dataset.store_dir': '/x',
+                            'work_dir': 'work_dirs/fkd_resnet20_resnet8x0.5_1xb32-30e_digits'})

@@ -2,6 +2,10 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...] \
         [--launcher {none,pytorch}] [--out results.pkl]
+
+A distillation checkpoint holds its teacher's weights (keys ``teacher.*``), so the config's
+``model.teacher_ckpt`` file is not read (it need not exist). The checkpoint must match the model exactly
+(``load_from_strict=False`` allows a partial load, see mmkd_ext/weights.py).
 """
 import argparse
 import os.path as osp
@@ -14,6 +18,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mmkd_ext  # noqa: E402,F401
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
 from mmkd_ext.launch import add_common_args, load_config  # noqa: E402
+from mmkd_ext.weights import checkpoint_state_dict  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -25,10 +30,32 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def skip_teacher_file(cfg, checkpoint: str) -> bool:
+    """Drop ``model.teacher_ckpt`` when ``checkpoint`` already holds the teacher (``teacher.*`` keys).
+
+    Args:
+        cfg: the test config (changed in place).
+        checkpoint: the checkpoint to evaluate.
+
+    Returns:
+        Whether the teacher file was dropped.
+    """
+    model = cfg.get('model') or {}
+    if not model.get('teacher_ckpt'):
+        return False
+    from mmengine.runner.checkpoint import _load_checkpoint
+    if not any(k.startswith('teacher.') for k in checkpoint_state_dict(_load_checkpoint(checkpoint, 'cpu'))):
+        return False
+    print(f'[test] {checkpoint} holds the teacher\'s weights: model.teacher_ckpt ({model.teacher_ckpt}) is not read')
+    model.teacher_ckpt = None
+    return True
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args)
     cfg.load_from = args.checkpoint
+    skip_teacher_file(cfg, args.checkpoint)
     if args.out:
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(cfg.test_evaluator, list) else [
             cfg.test_evaluator]

@@ -57,5 +57,6 @@ param_scheduler = [
          end=80000),
 ]
 val_cfg = dict(_delete_=True, type='mmrazor.AMDCandidatesValLoop')
-default_hooks = dict(visualization=dict(_delete_=True, type='mmseg.SegVisualizationHook'))
+default_hooks = dict(visualization=dict(_delete_=True, type='mmseg.SegVisualizationHook'),
+                     checkpoint=dict(save_best='mIoU', rule='greater'))  # the student's (smallest candidate)
 find_unused_parameters = True

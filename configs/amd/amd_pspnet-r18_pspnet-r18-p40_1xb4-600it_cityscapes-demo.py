@@ -45,6 +45,6 @@ val_cfg = dict(type='mmrazor.AMDCandidatesValLoop')
 test_cfg = dict()
 default_hooks = dict(logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
                      checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=1,
-                                     save_best=None))
+                                     save_best='mIoU', rule='greater'))
 log_processor = dict(by_epoch=False)
 find_unused_parameters = True

@@ -45,4 +45,5 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=6, val_interval=6)
 val_cfg = dict(type='mmrazor.AMDCandidatesValLoop')
 test_cfg = dict()
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best=None))
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='accuracy/top1',
+                                     rule='greater'))  # the student's (smallest candidate)

@@ -48,3 +48,5 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=240, val_interval=20)
 val_cfg = dict(type='mmrazor.AMDCandidatesValLoop')
 test_cfg = dict()
+# 'best' by the student's metric (the val loop reports the teacher's too, as teacher.<metric>)
+default_hooks = dict(checkpoint=dict(save_best='accuracy/top1', rule='greater'))

@@ -22,3 +22,5 @@ model = dict(
         }))
 find_unused_parameters = True
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+# 'best' by the student's metric (the val loop reports the teacher's too, as teacher.<metric>)
+default_hooks = dict(checkpoint=dict(save_best='coco/bbox_mAP', rule='greater'))

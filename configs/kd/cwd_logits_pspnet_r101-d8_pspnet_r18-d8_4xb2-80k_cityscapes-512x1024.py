@@ -20,3 +20,5 @@ model = dict(
             preds_T=dict(from_student=False, recorder='logits')))))
 find_unused_parameters = True
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+# 'best' by the student's metric (the val loop reports the teacher's too, as teacher.<metric>)
+default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater'))

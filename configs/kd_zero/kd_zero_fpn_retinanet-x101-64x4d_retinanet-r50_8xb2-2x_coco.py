@@ -33,3 +33,5 @@ model = dict(
 find_unused_parameters = True
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
+# 'best' by the student's metric (the val loop reports the teacher's too, as teacher.<metric>)
+default_hooks = dict(checkpoint=dict(save_best='coco/bbox_mAP', rule='greater'))

@@ -40,3 +40,5 @@ find_unused_parameters = True
 # [R] ramp alpha and beta in linearly over the first 1 epoch(s) (mmkd_ext/vrm/hooks.py)
 custom_hooks = [dict(type='VRMLossWarmupHook', warmup_epochs=1)]
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+# 'best' by the student's metric (the val loop reports the teacher's too, as teacher.<metric>)
+default_hooks = dict(checkpoint=dict(save_best='accuracy/top1', rule='greater'))

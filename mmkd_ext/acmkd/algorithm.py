@@ -20,11 +20,11 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner import load_checkpoint
 from mmrazor.models.algorithms import BaseAlgorithm
 from torch import nn
 
 from ..registry import MODELS
+from ..weights import load_weights
 from .attention import AttentionMaps
 from .branches import AttentionHeads, StageRecorder, StudentBranch, check_same_classes, probe_shapes
 from .export import plain_cfg
@@ -48,6 +48,8 @@ class ACMKDDistill(BaseAlgorithm):
         teacher: mmpretrain classifier cfg (frozen; eval mode always).
         teacher_stages: the teacher's module names, one per student stage (paper: N layers).
         teacher_ckpt: checkpoint of the teacher, or ``None`` (random teacher, for tests).
+        teacher_ckpt_strict: every key and shape of ``teacher_ckpt`` must match (:mod:`mmkd_ext.weights`);
+            False allows a partial load.
         teacher_num_extra_tokens: leading class tokens of a ViT teacher's stage outputs.
         input_size: (H, W) of the preprocessed training images, for the dry run that finds channels.
         tau: temperature of all KD terms (paper: 1).
@@ -74,6 +76,7 @@ class ACMKDDistill(BaseAlgorithm):
 
     def __init__(self, students: Dict[str, dict], teacher: dict, teacher_stages: Sequence[str],
                  teacher_ckpt: Optional[str] = None, teacher_num_extra_tokens: Optional[int] = None,
+                 teacher_ckpt_strict: bool = True,
                  input_size: Sequence[int] = (224, 224), tau: float = 1.0, lambda_ce: float = 1.0,
                  lambda_kd: float = 1.0, alpha: float = 1.0, beta: float = 1.0, lambda_ssd_ce: float = 1.0,
                  lambda_ssd_kd: float = 1.0, ssd_start_epoch: Optional[int] = None, ssd_mode: str = 'combined',
@@ -105,7 +108,7 @@ class ACMKDDistill(BaseAlgorithm):
         self.dml_weight = dml_weight
         self.input_size = tuple(input_size)
 
-        self._build_teacher(teacher, teacher_stages, teacher_ckpt, teacher_num_extra_tokens)
+        self._build_teacher(teacher, teacher_stages, teacher_ckpt, teacher_num_extra_tokens, teacher_ckpt_strict)
         shapes = {'teacher': probe_shapes(self.teacher, self._teacher_recorder, self.input_size)}
         recorders = {}
         for name, spec in students.items():
@@ -142,10 +145,10 @@ class ACMKDDistill(BaseAlgorithm):
         return MODELS.build(copy.deepcopy(model)) if isinstance(model, dict) else model
 
     def _build_teacher(self, cfg: Union[dict, nn.Module], stages: Sequence[str], ckpt: Optional[str],
-                       num_extra_tokens: Optional[int]) -> None:
+                       num_extra_tokens: Optional[int], strict: bool = True) -> None:
         self.teacher = MODELS.build(copy.deepcopy(cfg)) if isinstance(cfg, dict) else cfg
         if ckpt:
-            load_checkpoint(self.teacher, ckpt, map_location='cpu')
+            load_weights(self.teacher, ckpt, strict)
             self.teacher._is_init = True  # keep the loaded weights through init_weights()
         for p in self.teacher.parameters():
             p.requires_grad = False

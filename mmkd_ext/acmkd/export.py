@@ -3,6 +3,9 @@
 A student checkpoint holds the student classifier's ``state_dict`` (no ``student_<name>.classifier.``
 prefix, no attention modules) and ``meta.model_cfg``, its mmpretrain config, so it loads with
 ``mmengine.runner.load_checkpoint(classifier, path)`` or ``mmpretrain.apis.init_model(cfg, path)``.
+:func:`export_students` also writes ``<student>.py`` beside it (as AMD's export does): the student's model,
+``load_from`` the exported weights, and the data / evaluation settings of the training run (read from the
+checkpoint's ``meta.cfg``), so ``python tools/test.py <student>.py <student>.pth`` evaluates it on its own.
 """
 from __future__ import annotations
 
@@ -77,8 +80,38 @@ def export_students(checkpoint_path: str, out_dir: str, names: Optional[List[str
         path = osp.join(out_dir, f'{name}.pth')
         os.makedirs(out_dir, exist_ok=True)
         save_checkpoint(dict(state_dict=student_state_dict(state, name), meta=meta), path)
+        if name in cfgs:
+            write_student_config(cfgs[name], path, checkpoint.get('meta', {}).get('cfg'))
         written[name] = path
     return written
+
+
+# settings of the training run a standalone test of the student needs
+TEST_KEYS = ('val_dataloader', 'val_evaluator', 'test_dataloader', 'test_evaluator', 'env_cfg')
+
+
+def write_student_config(model_cfg: dict, ckpt: str, train_cfg_text: Optional[str] = None) -> str:
+    """Write ``<ckpt without .pth>.py``: the student's model, ``load_from=ckpt`` and the run's test settings.
+
+    Args:
+        model_cfg: the student's mmpretrain model config.
+        ckpt: the exported student checkpoint.
+        train_cfg_text: the training config as text (MMEngine stores it in ``meta.cfg`` of its checkpoints);
+            without it the config holds the model only (add data settings to test it).
+
+    Returns:
+        The config path.
+    """
+    from mmengine.config import Config
+    cfg_dict = dict(model=dict(model_cfg), load_from=osp.abspath(ckpt), default_scope='mmpretrain',
+                    val_cfg=dict(), test_cfg=dict(), custom_imports=dict(imports=['mmkd_ext'],
+                                                                         allow_failed_imports=False))
+    if train_cfg_text:
+        train_cfg = Config.fromstring(train_cfg_text, '.py')
+        cfg_dict.update({k: copy.deepcopy(train_cfg[k]) for k in TEST_KEYS if k in train_cfg})
+    path = osp.splitext(ckpt)[0] + '.py'
+    Config(cfg_dict).dump(path)
+    return path
 
 
 def plain_cfg(cfg):

@@ -16,12 +16,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
-from mmengine.runner import load_checkpoint
 from mmrazor.models.algorithms.base import BaseAlgorithm
 from torch import Tensor, nn
 
 from ..checks import check_module_name
 from ..registry import MODELS
+from ..weights import load_weights
 from .bn_stats import BNStatBank, batch_norms, load_bn_stats
 from .losses import dkd, feature_mimic, logit_kd
 from .pruner import AMDPruner, load_scores
@@ -51,8 +51,8 @@ class OutputRecorder:
         return [self.outputs[n] for n in self.names]
 
 
-def _load_weights(model: nn.Module, ckpt: str) -> dict:
-    checkpoint = load_checkpoint(model, ckpt, map_location='cpu', revise_keys=[(r'^module\.', '')])
+def _load_weights(model: nn.Module, ckpt: str, strict: bool = True, role: str = 'teacher_ckpt') -> dict:
+    checkpoint = load_weights(model, ckpt, strict, role, 'model.teacher_ckpt_strict=False')
     model._is_init = True  # keep the loaded weights when the runner initialises the model
     return checkpoint.get('bn_stats') or {}
 
@@ -68,6 +68,8 @@ class AMDDistill(BaseAlgorithm):
         teacher_ckpt: teacher weights (frozen).
         student_ckpt: student initial weights; ``'teacher'`` (default) inherits the teacher checkpoint
             (parameter sharing, §1.5); None keeps the config's initialisation.
+        teacher_ckpt_strict: every key and shape of ``teacher_ckpt`` / ``student_ckpt`` must match
+            (:mod:`mmkd_ext.weights`); False allows partial loads.
         scales: candidate FLOPs scales trained each step (sandwich over all of them); None trains the
             architecture unmasked.
         pruner: :class:`AMDPruner` arguments (``input_shape`` is required when ``scales`` or
@@ -94,6 +96,7 @@ class AMDDistill(BaseAlgorithm):
 
     def __init__(self, architecture: Union[BaseModel, dict], teacher: Union[BaseModel, dict],
                  teacher_ckpt: Optional[str] = None, student_ckpt: Optional[str] = 'teacher',
+                 teacher_ckpt_strict: bool = True,
                  scales: Optional[Sequence[float]] = None, pruner: Optional[dict] = None,
                  importance_file: Optional[str] = None, l1_greedy_scale: Optional[float] = None,
                  teacher_scale: float = 1.0, alpha: float = 1.0, beta: float = 1.0, tau: float = 1.0,
@@ -106,11 +109,11 @@ class AMDDistill(BaseAlgorithm):
         if logit_loss not in ('kl', 'dkd'):
             raise ValueError(f"logit_loss must be 'kl' or 'dkd', got {logit_loss!r}")
         self.teacher = MODELS.build(teacher) if isinstance(teacher, dict) else teacher
-        teacher_bn = _load_weights(self.teacher, teacher_ckpt) if teacher_ckpt else {}
+        teacher_bn = _load_weights(self.teacher, teacher_ckpt, teacher_ckpt_strict) if teacher_ckpt else {}
         for p in self.teacher.parameters():
             p.requires_grad = False
         ckpt = teacher_ckpt if student_ckpt == 'teacher' else student_ckpt
-        student_bn = _load_weights(self.architecture, ckpt) if ckpt else {}
+        student_bn = _load_weights(self.architecture, ckpt, teacher_ckpt_strict, 'student_ckpt') if ckpt else {}
         self.alpha, self.beta, self.tau, self.ce_weight = alpha, beta, tau, ce_weight
         self.logit_loss, self.dkd_cfg = logit_loss, dict(zeta=1.0, eta=8.0, tau=4.0, **(dkd_cfg or {}))
         self.scales = sorted((float(s) for s in scales), reverse=True) if scales else None

@@ -26,10 +26,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 
 from ..held_out import HELD_OUT_EVERY, held_out_dataloaders
 from ..registry import MODELS
+from ..weights import load_weights
 from .bn_stats import load_bn_stats
 from .flops import candidate_scales, example_inputs, measure_flops
 from .importance import estimate_importance, task_loss_per_sample
@@ -252,7 +253,7 @@ class AMDPipeline:
     def _build(self, model_cfg: dict, ckpt: Optional[str]) -> torch.nn.Module:
         model = MODELS.build(resolve_model_cfg(model_cfg))
         if ckpt:
-            load_checkpoint(model, ckpt, map_location='cpu')
+            load_weights(model, ckpt, self.cfg.model.get('teacher_ckpt_strict', True))
         return model
 
     def _current_teacher(self, iteration: int) -> tuple:

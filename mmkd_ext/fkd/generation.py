@@ -44,10 +44,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from torch import nn
 
+from ..weights import load_weights
 from .compression import LabelCodec
 from .crops import coords_to_box, crop_resize, sample_image_crops
 from .store import (
@@ -138,7 +138,9 @@ def _plain(cfg) -> dict:
 
 
 def build_teachers(teachers: Sequence[dict], device: torch.device, channels_last: bool = False) -> List[nn.Module]:
-    """Build each ``dict(model=..., checkpoint=...)`` (any mmpretrain classifier) in eval mode.
+    """Build each ``dict(model=..., checkpoint=..., strict=True)`` (any mmpretrain classifier) in eval mode.
+
+    The checkpoint must match the model exactly unless the entry sets ``strict=False`` (:mod:`mmkd_ext.weights`).
 
     Args:
         teachers: the teacher specs of the config.
@@ -158,7 +160,8 @@ def build_teachers(teachers: Sequence[dict], device: torch.device, channels_last
             if not osp.isfile(spec['checkpoint']):
                 raise FileNotFoundError(f'teachers[{i}].checkpoint {spec["checkpoint"]!r} does not exist; train the '
                                         'teacher first or fix the path')
-            load_checkpoint(model, spec['checkpoint'], map_location='cpu', logger='silent')
+            load_weights(model, spec['checkpoint'], spec.get('strict', True), f'teachers[{i}].checkpoint',
+                         f'strict=False in teachers[{i}]')
         model = model.to(device).eval()
         models.append(model.to(memory_format=torch.channels_last) if channels_last else model)
     return models
@@ -368,7 +371,7 @@ def generate_labels(cfg: Config, rank: int = 0, world_size: int = 1, stop_after:
         coord_dtype=s.coord_dtype, seed=s.seed, shard_size=s.shard_size, images_per_batch=s.images_per_batch,
         crops_per_forward=s.crops_per_forward))
     dtype = record_dtype(codec, s.num_crops, s.coord_dtype)
-    writers = [ShardWriter(s.store_dir, manifest, i) for i in range(rank, len(manifest['shards']), world_size)]
+    writers = [ShardWriter(s.store_dir, manifest, i, log) for i in range(rank, len(manifest['shards']), world_size)]
     writers = [w for w in writers if not w.is_complete]
     batches = [(w, b) for w in writers for b in w.pending(s.images_per_batch)]
     for w in writers:  # killed after its last record but before its checksum

@@ -41,7 +41,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -167,6 +167,46 @@ def codec_of(manifest: dict) -> LabelCodec:
 
 # ----------------------------------------------------------------------------------------------
 # Writing
+def shard_problem(path: str, info: dict, dtype: np.dtype, checksum: bool = True) -> Optional[str]:
+    """What is wrong with a finished shard file, or None when it is intact.
+
+    Args:
+        path: the ``shard-*.npy`` file.
+        info: its expected ``bytes``, ``sha256``, ``start`` and ``stop`` (a manifest entry, or the shard's
+            ``shard-*.json`` plus the range).
+        dtype: the record dtype of the store.
+        checksum: also compare the sha256 (reads the whole file).
+
+    Returns:
+        A description such as ``'is truncated or altered: 100 bytes, ...'``, or None.
+    """
+    if not osp.isfile(path):
+        return 'is missing'
+    size = osp.getsize(path)
+    if size != info['bytes']:
+        return f'is truncated or altered: {size} bytes, {info["bytes"]} were recorded'
+    try:
+        arr = np.load(path, mmap_mode='r')
+    except (ValueError, OSError) as err:
+        return f'is not a readable .npy file ({err})'
+    expected = (info['stop'] - info['start'], )
+    if arr.dtype != dtype or arr.shape != expected:
+        return f'holds {arr.shape} records of {arr.dtype}, the store needs {expected} of {dtype}'
+    del arr
+    if checksum and sha256_file(path) != info['sha256']:
+        return 'does not match its recorded sha256: the file is corrupt or was modified'
+    return None
+
+
+def reopen_store(store_dir: str) -> None:
+    """Mark a store incomplete again (a damaged shard is being regenerated); readers then refuse it."""
+    path = osp.join(store_dir, MANIFEST)
+    manifest = read_json(path, 'label store manifest')
+    if manifest.get('complete'):
+        manifest['complete'] = False
+        write_json_atomic(path, manifest)
+
+
 # ----------------------------------------------------------------------------------------------
 class ShardWriter:
     """Fills one shard, record by record, resumable after a kill.
@@ -177,7 +217,7 @@ class ShardWriter:
         index: shard index into ``manifest['shards']``.
     """
 
-    def __init__(self, store_dir: str, manifest: dict, index: int) -> None:
+    def __init__(self, store_dir: str, manifest: dict, index: int, log: Callable[[str], None] = print) -> None:
         info = manifest['shards'][index]
         self.start, self.stop = info['start'], info['stop']
         self.path = osp.join(store_dir, info['name'] + '.npy')
@@ -185,8 +225,32 @@ class ShardWriter:
         self.meta_path = osp.join(store_dir, info['name'] + '.json')
         self.dtype = record_dtype(codec_of(manifest), manifest['num_crops'], manifest['coord_dtype'])
         n = self.stop - self.start
+        self.repaired = self._discard_if_damaged(store_dir, info, log)
         self.records = self._open(self.path, self.dtype, n)
         self.done = self._open(self.done_path, np.dtype('u1'), n)
+
+    def _discard_if_damaged(self, store_dir: str, info: dict, log: Callable[[str], None]) -> bool:
+        """Re-verify a finished shard against its ``shard-*.json``; delete it (to be regenerated) if damaged.
+
+        Returns:
+            Whether the shard was damaged and discarded.
+        """
+        if not osp.isfile(self.meta_path):
+            return False
+        try:
+            meta = read_json(self.meta_path, 'label store shard record')
+            problem = shard_problem(self.path, dict(meta, start=self.start, stop=self.stop), self.dtype)
+        except LabelStoreError as err:
+            problem = str(err)
+        if problem is None:
+            return False
+        log(f'[fkd] shard {self.path} {problem}: regenerating this shard')
+        os.remove(self.meta_path)  # first: the store can no longer be finalised with the damaged shard
+        reopen_store(store_dir)
+        for path in (self.path, self.done_path):
+            if osp.exists(path):
+                os.remove(path)
+        return True
 
     @staticmethod
     def _open(path: str, dtype: np.dtype, n: int) -> np.memmap:
@@ -344,24 +408,11 @@ class LabelStore:
     # -- verification ---------------------------------------------------------------------------
     def _verify_shard(self, info: dict, verify: str) -> None:
         path = osp.join(self.store_dir, info['name'] + '.npy')
-        if not osp.isfile(path):
-            raise LabelStoreError(f'label store shard {path!r} is missing (listed in {self.manifest_path!r})')
-        size = osp.getsize(path)
-        if size != info['bytes']:
-            raise LabelStoreError(f'label store shard {path!r} is truncated or altered: {size} bytes, the manifest '
-                                  f'records {info["bytes"]}; regenerate the store')
-        try:
-            arr = np.load(path, mmap_mode='r')
-        except (ValueError, OSError) as err:
-            raise LabelStoreError(f'label store shard {path!r} is not a readable .npy file ({err})') from err
-        expected = (info['stop'] - info['start'], )
-        if arr.dtype != self.dtype or arr.shape != expected:
-            raise LabelStoreError(f'label store shard {path!r} holds {arr.shape} records of {arr.dtype}, the manifest '
-                                  f'implies {expected} of {self.dtype}; the store is corrupt: regenerate it')
-        del arr
-        if verify == 'full' and sha256_file(path) != info['sha256']:
-            raise LabelStoreError(f'label store shard {path!r} does not match the sha256 recorded in '
-                                  f'{self.manifest_path!r}: the file is corrupt or was modified; regenerate the store')
+        problem = shard_problem(path, info, self.dtype, verify == 'full')
+        if problem:
+            raise LabelStoreError(f'label store shard {path!r} {problem} (manifest {self.manifest_path!r}). Run '
+                                  'tools/fkd/generate_labels.py with the same label config again: it regenerates '
+                                  'just the damaged shards')
 
     def check_dataset(self, fingerprint: dict) -> None:
         """Raise unless the store was generated for the dataset with ``fingerprint`` (see generation)."""

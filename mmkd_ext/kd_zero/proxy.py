@@ -20,6 +20,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from ..checks import check_cfg_options
 from .genome import Genome
 from .hooks import CandidateRejected
 from .task_outputs import check_searchable, infer_task, task_fitness
@@ -234,7 +235,7 @@ class ProxyEvaluator:
         fitness_samples: images used for the fitness ([R] 2,000).
         min_accuracy: reject when the proxy accuracy (%; pixel accuracy for segmentation) is below this
             ([R] 2x chance, ``200 / num_classes``).
-        cfg_options: overrides merged into the base config (e.g. teacher_ckpt).
+        cfg_options: overrides merged into the base config (e.g. ``model=dict(teacher_ckpt=...)``).
         task: 'classification', 'segmentation' or 'auto' (inferred from the student, see
             :func:`~mmkd_ext.kd_zero.task_outputs.infer_task`); 'detection' raises (the paper reuses the
             ImageNet-searched distiller on COCO).
@@ -253,6 +254,7 @@ class ProxyEvaluator:
                  cfg_options: Optional[dict] = None, task: str = 'auto', seg_options: Optional[dict] = None,
                  base_batch_size: Optional[int] = None) -> None:
         self.base = Config.fromfile(base_config)
+        check_cfg_options(self.base, cfg_options)
         self.base_batch_size = resolve_base_batch_size(self.base, base_config, base_batch_size)  # before overrides
         if cfg_options:
             self.base.merge_from_dict(cfg_options)

@@ -71,7 +71,8 @@ def plot_op_frequency(records: List[dict], path: str, title: str = 'operations o
 
 def write_best_config(genome: Genome, base_config: str, sources: dict, path: str, align_always: bool = False,
                       note: str = '') -> str:
-    """Write a config that inherits ``base_config`` and distils with ``genome`` (``tools/train.py`` ready).
+    """Write a config that inherits ``base_config`` (by absolute path) and distils with ``genome``
+    (``tools/train.py`` ready).
 
     Args:
         genome: the searched distiller.
@@ -84,11 +85,11 @@ def write_best_config(genome: Genome, base_config: str, sources: dict, path: str
     Returns:
         ``path``.
     """
-    rel = osp.relpath(osp.abspath(base_config), osp.dirname(osp.abspath(path)))
+    base = osp.abspath(base_config)  # absolute: the file keeps working when its folder is moved
     distiller = dict(_delete_=True, **distiller_cfg(genome, sources, align_always))
     text = (f'# KD-Zero searched distiller: {genome}\n'
             + (f'# {note}\n' if note else '')
-            + f'_base_ = [{rel!r}]\n'
+            + f'_base_ = [{base!r}]\n'
             + f'kd_zero_genome = {pprint.pformat(genome.to_dict(), sort_dicts=False)}\n'
             + f'model = dict(distiller={pprint.pformat(distiller, sort_dicts=False, width=110)})\n')
     with open(path, 'w') as f:

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import itertools
 import json
+import logging
 import os
 import os.path as osp
 import random
 import time
+import traceback
+import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch.distributed as torch_dist
+from mmengine.logging import print_log
 
 from . import genome as gn
 from .fitness import population_fitness, raw_fitness
@@ -35,6 +41,12 @@ from .proxy import EvalResult
 
 Evaluator = Callable[[Genome], EvalResult]
 STATE_FILE = 'search_state.json'
+# settings a resumed search may change: the budget and its bounds
+RESUMABLE_SETTINGS = ('iterations', 'max_consecutive_rejections', 'max_consecutive_failures', 'max_candidates')
+
+
+class SearchStalled(RuntimeError):
+    """The search hit one of its bounds (consecutive rejections / failures, total candidates)."""
 
 
 @dataclass
@@ -55,6 +67,12 @@ class EvolutionConfig:
         fitness_normalize: z-score the fitness terms across the pool ([R] K4).
         seed: RNG seed of the search.
         max_resample: attempts to draw a child that was not evaluated yet.
+        max_consecutive_rejections: stop the search when this many candidates in a row were rejected or
+            failed ([R] a bound, so a proxy that rejects everything cannot refill the population forever).
+        max_consecutive_failures: stop when this many candidates in a row raised an exception (a bug or a
+            config error fails every candidate, unlike a bad distiller).
+        max_candidates: stop after training this many candidates in all (None: 5 x (population_size +
+            iterations)).
     """
     population_size: int = 20
     iterations: int = 100
@@ -69,6 +87,9 @@ class EvolutionConfig:
     fitness_normalize: bool = True
     seed: int = 0
     max_resample: int = 100
+    max_consecutive_rejections: int = 20
+    max_consecutive_failures: int = 5
+    max_candidates: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.mode not in ('evolution', 'random'):
@@ -207,7 +228,7 @@ class DistillerSearch:
         evaluator: genome -> :class:`EvalResult` (a :class:`~mmkd_ext.kd_zero.proxy.ProxyEvaluator` or,
             in tests, any cheap callable).
         work_dir: where the state, logs and plots go.
-        progress: show a progress bar (rank 0).
+        progress: print one progress line per generation (rank 0).
     """
 
     def __init__(self, space: SearchSpace, cfg: EvolutionConfig, evaluator: Evaluator, work_dir: str,
@@ -220,7 +241,6 @@ class DistillerSearch:
         self.state = dict(generation=0, iterations_done=0, records=[], population=[], probs=uniform_probs(space),
                           counts={g: {} for g in GENES}, since_shrink=0, history=[], rng=None, config=asdict(cfg))
         self._cache: Dict[str, dict] = {}
-        self._bar = None
         self.claimed = 0  # candidates this rank trained in this call
         self.waited = 0.0  # seconds this rank spent waiting for the others (gathers, barriers) in this call
         self._run_id = time.time_ns()  # queue keys must not repeat within one process group
@@ -255,23 +275,21 @@ class DistillerSearch:
         with open(self.state_path) as f:
             state = json.load(f)
         current = asdict(self.cfg)
-        changed = sorted(k for k in current if k != 'iterations' and state['config'].get(k) != current[k])
+        changed = sorted(k for k in current if k not in RESUMABLE_SETTINGS and state['config'].get(k) != current[k])
         if changed:
             raise ValueError(f'{self.state_path} was written with different search settings {changed} '
                              f'(saved {[state["config"].get(k) for k in changed]}, '
                              f'now {[current[k] for k in changed]}); '
-                             'resume with the same settings (only search.iterations may grow) or use a new work dir '
+                             f'resume with the same settings (only {RESUMABLE_SETTINGS} may change) or use a new '
+                             'work dir '
                              '/ --no-resume')
         self.state = state
         self.state['config'] = current
         self.rng.setstate(_rng_from_json(self.state['rng']))
         self._cache = {Genome.from_dict(r['genome']).key(): r['result'] for r in self.state['records']}
         for path in sorted(glob.glob(osp.join(self.work_dir, 'evaluations_rank*.jsonl'))):
-            with open(path) as f:
-                for line in f:
-                    if line.strip():
-                        item = json.loads(line)
-                        self._cache[item['key']] = item['result']
+            for item in read_evaluation_log(path):
+                self._cache[item['key']] = item['result']
         return True
 
     def _barrier(self) -> None:
@@ -327,8 +345,7 @@ class DistillerSearch:
         for slot in queue:
             i = todo[slot]
             key = genomes[i].key()
-            with rank_local():
-                result = self.evaluator(genomes[i]).to_dict()
+            result = self._evaluate_one(genomes[i]).to_dict()
             self._cache[key] = mine[i] = result
             with open(osp.join(self.work_dir, f'evaluations_rank{self.rank}.jsonl'), 'a') as f:
                 f.write(json.dumps(dict(key=key, result=result)) + '\n')
@@ -344,9 +361,48 @@ class DistillerSearch:
             self._cache[genome.key()] = merged.get(i, self._cache.get(genome.key()))
         return [EvalResult.from_dict(self._cache[genome.key()]) for genome in genomes]
 
-    def _tick(self, n: int) -> None:
-        for _ in range(n if self._bar is not None else 0):
-            self._bar.update()
+    def _evaluate_one(self, genome: Genome) -> EvalResult:
+        """Run the evaluator; an exception fails this candidate only (recorded with its type and message)."""
+        start = time.perf_counter()
+        try:
+            with rank_local():
+                return self.evaluator(genome)
+        except Exception as err:  # noqa: BLE001  [R] one broken candidate must not end the search
+            print_log(f'KD-Zero candidate {genome.to_dict()} failed:\n{traceback.format_exc()}', logger='current',
+                      level=logging.WARNING)
+            return EvalResult('failed', reason=f'{type(err).__name__}: {str(err)[:300]}',
+                              seconds=time.perf_counter() - start)
+
+    def _report_progress(self) -> None:
+        """One line per generation: what was really trained, accepted, rejected and failed so far."""
+        if not self.progress:
+            return
+        records, cfg = self.state['records'], self.cfg
+        status = Counter(r['result']['status'] for r in records)
+        print(f"[kd_zero] generation {self.state['generation']}: population {len(self.state['population'])}/"
+              f"{cfg.population_size}, children {self.state['iterations_done']}/{cfg.iterations}; trained "
+              f"{len(records)} candidates ({status['rejected']} rejected, {status['failed']} failed)", flush=True)
+
+    def _check_bounds(self) -> None:
+        """Raise :class:`SearchStalled` when a bound of :class:`EvolutionConfig` is hit."""
+        records, cfg = self.state['records'], self.cfg
+        trailing = list(itertools.takewhile(lambda r: r['result']['status'] != 'ok', reversed(records)))
+        failed = list(itertools.takewhile(lambda r: r['result']['status'] == 'failed', trailing))
+        limit = cfg.max_candidates or 5 * (cfg.population_size + cfg.iterations)
+        if len(failed) >= cfg.max_consecutive_failures:
+            raise SearchStalled(
+                f'the last {len(failed)} KD-Zero candidates all failed with an exception '
+                f'({_reasons(failed)}): that is a bug or a config error, not a bad distiller. Fix it (the '
+                f'tracebacks are in the log above); the search resumes from {self.state_path}.')
+        if len(trailing) >= cfg.max_consecutive_rejections or (len(records) >= limit and not self.finished):
+            bound = (f'{len(trailing)} candidates in a row were rejected' if len(trailing) >=
+                     cfg.max_consecutive_rejections else f'{len(records)} candidates were trained (max_candidates)')
+            raise SearchStalled(
+                f'KD-Zero search stopped: {bound} with population {len(self.state["population"])}/'
+                f'{cfg.population_size} and {self.state["iterations_done"]}/{cfg.iterations} children. Rejection '
+                f'reasons: {_reasons(trailing or records)}. Give each candidate a longer proxy run (proxy.fraction), '
+                'loosen the rejection rules (proxy.rejection, proxy.min_accuracy) or shrink the search space; '
+                'search.max_consecutive_rejections / search.max_candidates raise the bounds.')
 
     # -- one generation ----------------------------------------------------------------------------
     def step(self) -> None:
@@ -371,7 +427,6 @@ class DistillerSearch:
         if not initial:
             st['iterations_done'] += n
             st['since_shrink'] += n
-        self._tick(n if not initial else min(len(new_ok), missing))
         if cfg.mode == 'evolution' and st['since_shrink'] >= cfg.shrink_interval:
             self._shrink()
         elif cfg.mode == 'evolution' and initial and rejected:
@@ -379,6 +434,8 @@ class DistillerSearch:
         st['history'].append(self._summary())
         st['generation'] += 1
         self.save()
+        self._report_progress()
+        self._check_bounds()
 
     def _add_counts(self, genomes: List[Genome]) -> None:
         for gene, table in count_genes(genomes).items():
@@ -419,20 +476,10 @@ class DistillerSearch:
         """
         if resume:
             self.load()
-        if self.progress:
-            from mmengine.utils import ProgressBar
-            done = len(self.state['population']) + self.state['iterations_done']
-            self._bar = ProgressBar(max(1, self.cfg.population_size + self.cfg.iterations - done))
         steps = 0
         while not self.finished and (max_generations is None or steps < max_generations):
-            before = len(self.state['records'])
             self.step()
             steps += 1
-            if self.state['generation'] > 10 * (self.cfg.population_size + self.cfg.iterations) and \
-                    len(self.state['records']) == before:
-                raise RuntimeError('the search makes no progress: every proposal is rejected or duplicated')
-        if self._bar is not None:
-            print()
         return self.best()
 
     def best(self) -> Optional[dict]:
@@ -448,6 +495,55 @@ class DistillerSearch:
         rejected = [r for r in records if r['result']['status'] == 'rejected']
         return dict(candidates=len(records), rejected=len(rejected), planned_iters=planned, spent_iters=spent,
                     saved_fraction=(planned - spent) / planned if planned else 0.0)
+
+
+def _reasons(records: List[dict], n: int = 3) -> str:
+    """The ``n`` most common rejection / failure reasons of ``records`` with their counts."""
+    counts = Counter(r['result'].get('reason') or r['result']['status'] for r in records
+                     if r['result']['status'] != 'ok')
+    return '; '.join(f'{count}x {reason}' for reason, count in counts.most_common(n))
+
+
+def read_evaluation_log(path: str) -> List[dict]:
+    """The finished candidates of one ``evaluations_rank*.jsonl``.
+
+    A kill can leave the last line half written: it is dropped (the file truncated after the last complete
+    line) with a warning, and that candidate is trained again. A corrupt line before the last is an error.
+
+    Args:
+        path: the log file.
+
+    Returns:
+        ``[{'key': ..., 'result': ...}, ...]`` in file order.
+
+    Raises:
+        CorruptEvaluationLog: a line other than the last is not valid JSON (names the file and line).
+    """
+    with open(path, 'rb') as f:
+        lines = f.read().split(b'\n')
+    items, offset = [], 0
+    for number, line in enumerate(lines, 1):
+        last = all(not rest.strip() for rest in lines[number:])
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                if not last:
+                    raise CorruptEvaluationLog(
+                        f'{path} line {number} is not valid JSON ({err.msg}); only the last line can be torn by a '
+                        'kill. Delete that line (the candidate is trained again) or the file', err.doc, err.pos
+                    ) from err
+                warnings.warn(f'{path}: line {number} is incomplete (the search was killed while writing it); '
+                              'dropping it, that candidate is trained again')
+                with open(path, 'r+b') as f:
+                    f.truncate(offset)
+                break
+        offset += len(line) + 1
+    return items
+
+
+class CorruptEvaluationLog(json.JSONDecodeError):
+    """A line of ``evaluations_rank*.jsonl`` other than the last is not valid JSON."""
 
 
 def _rng_to_json(state: tuple) -> list:

@@ -317,3 +317,12 @@ def test_val_selection_stays_an_option(tmp_path, teacher_ckpt):
     path.write_text(f"_base_ = [{tiny!r}]\namd = dict(selection=dict(split='test'))\n")
     with pytest.raises(ValueError, match="split='test'"):
         _run(str(path), str(tmp_path / 'work2'))
+
+
+def test_train_cfg_option_reaches_every_training_stage(tmp_path, teacher_ckpt):
+    """``--cfg-options train_cfg.max_epochs=1`` (the example of ``-h``) trains the joint stage 1 epoch, not 2."""
+    tiny = _write_config(tmp_path, teacher_ckpt, 2)
+    work = tmp_path / 'work'
+    _run(tiny, str(work), '--until', 'joint_1', '--cfg-options', 'train_cfg.max_epochs=1')
+    with open(work / 'joint_1' / 'last_checkpoint') as f:
+        assert f.read().strip().endswith('epoch_1.pth')

@@ -118,3 +118,29 @@ def test_several_teachers_are_averaged_in_probability_space(teacher_ckpt):
     assert torch.allclose(teacher_probs(models, crops, temperature=2.0), (single[0] + single[1]) / 2, atol=1e-6)
     assert torch.allclose(teacher_probs(models, crops, 2.0, crops_per_forward=2),
                           teacher_probs(models, crops, 2.0), atol=1e-5)
+
+
+@pytest.mark.parametrize('damage', ['corrupt', 'truncate'])
+def test_rerun_regenerates_just_the_damaged_shard(tmp_path, full_store, teacher_ckpt, damage):
+    """After a corrupt-shard error, running the generation again repairs the store (issue 18, item 6)."""
+    import shutil
+    root = str(tmp_path / 'store')
+    shutil.copytree(full_store, root)
+    shard = osp.join(root, 'shard-00001.npy')
+    data = bytearray(open(shard, 'rb').read())
+    if damage == 'corrupt':
+        data[-1] ^= 0xFF
+    else:
+        data = data[:len(data) // 2]
+    with open(shard, 'wb') as f:
+        f.write(bytes(data))
+    with pytest.raises(LabelStoreError, match=r'shard-00001\.npy.*generate_labels\.py .*damaged shards'):
+        LabelStore(root)
+    untouched = {n: os.stat(osp.join(root, n)).st_mtime_ns for n in ('shard-00000.npy', 'shard-00002.npy')}
+    lines = []
+    report = generate_labels(label_config(root, teacher_ckpt), progress=False, log=lines.append)
+    assert report.images == 4  # the 4 images of shard 1, nothing else
+    assert any('shard-00001.npy' in line and 'regenerating' in line for line in lines)
+    assert {n: os.stat(osp.join(root, n)).st_mtime_ns for n in untouched} == untouched
+    assert store_bytes(root) == store_bytes(full_store)
+    assert LabelStore(root).manifest == LabelStore(full_store).manifest

@@ -120,3 +120,14 @@ def test_a_single_scheduler_dict_is_compressed_like_a_list():
     """mmpretrain's ImageNet schedule is one MultiStepLR dict (30/60/90 of 100 epochs); 5%: 2/3/4 of 5."""
     one = dict(type='MultiStepLR', by_epoch=True, milestones=[30, 60, 90], gamma=0.1)
     assert compress_schedule(one, 0.05) == [dict(one, milestones=[2, 3, 4])]
+
+
+def test_best_config_still_loads_after_its_folder_is_moved(tmp_path):
+    import shutil
+    genome = Genome('logits', 'no', 'no', 'softmax_C', 'kl', 1.0, 'no', 4.0)
+    base = Config.fromfile(BASE)
+    os_dir = tmp_path / 'search' / 'deep'
+    os_dir.mkdir(parents=True)
+    write_best_config(genome, BASE, base.kd_zero_sources, str(os_dir / 'best.py'))
+    shutil.move(str(tmp_path / 'search'), str(tmp_path / 'moved'))
+    assert Config.fromfile(str(tmp_path / 'moved' / 'deep' / 'best.py')).kd_zero_genome == genome.to_dict()

@@ -6,6 +6,7 @@ import runpy
 import subprocess
 import sys
 
+import pytest
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -59,3 +60,15 @@ def test_search_tool_under_torchrun_splits_proxy_runs_over_two_ranks(tmp_path, d
     assert (work / 'best_distiller_config.py').is_file()
     # the candidates were claimed from the work queue by both ranks
     assert 'rank 0 trained' in proc.stdout and 'rank 1 trained' in proc.stdout, proc.stdout[-2000:]
+
+
+def test_help_tells_where_the_search_writes(capsys):
+    """``-h`` used to promise work_dirs/<config name> while the config's work_dir wins."""
+    from tools.kd_zero.search import parse_args, resolve_work_dir
+    with pytest.raises(SystemExit):
+        parse_args(['-h'])
+    assert "the config's work_dir" in ' '.join(capsys.readouterr().out.split())
+    cfg = Config.fromfile(CONFIG)
+    assert resolve_work_dir(parse_args([CONFIG]), cfg, 'evolution') == cfg.work_dir
+    assert resolve_work_dir(parse_args([CONFIG]), cfg, 'random') == cfg.work_dir + '_rand_kd'
+    assert resolve_work_dir(parse_args([CONFIG, '--work-dir', 'w']), cfg, 'random') == 'w'

@@ -4,6 +4,10 @@
 
 Every stage is recorded in ``WORK_DIR/amd_state.json`` when it finishes; run the same command again after
 a kill and it continues from the unfinished stage (training stages resume from their last checkpoint).
+
+``--cfg-options train_cfg.KEY=VALUE`` applies to every training stage: it is also written into
+``amd.joint_train_cfg`` and ``amd.final_train_cfg`` (which the stages merge over ``train_cfg``). To change one
+stage only, override ``amd.joint_train_cfg.KEY`` or ``amd.final_train_cfg.KEY``.
 """
 import argparse
 import json
@@ -29,9 +33,35 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+STAGE_TRAIN_CFGS = ('joint_train_cfg', 'final_train_cfg')
+
+
+def apply_train_cfg_to_every_stage(cfg, options) -> list:
+    """Copy ``train_cfg.*`` overrides into each stage's ``amd.<stage>_train_cfg`` (which would win otherwise).
+
+    Args:
+        cfg: the AMD config, options already merged (changed in place).
+        options: the ``--cfg-options`` dict, or None.
+
+    Returns:
+        The ``amd.*`` keys written.
+    """
+    written = []
+    for key, value in (options or {}).items():
+        if not key.startswith('train_cfg.'):
+            continue
+        for stage in STAGE_TRAIN_CFGS:
+            written.append(f'amd.{stage}.{key[len("train_cfg."):]}')
+            cfg.merge_from_dict({written[-1]: value})
+    if written:
+        print(f'[amd] train_cfg overrides apply to every training stage: {written}')
+    return written
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args)
+    apply_train_cfg_to_every_stage(cfg, args.cfg_options)
     check_weights_available(cfg)
     select_device()  # cuda:LOCAL_RANK before the importance stage builds anything (no Runner has set it yet)
     if args.threads:

@@ -23,6 +23,7 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
+from mmkd_ext.checks import check_cfg_options  # noqa: E402
 from mmkd_ext.fkd.generation import AMP_DTYPES, compare_with_fp32, generate_labels  # noqa: E402
 from mmkd_ext.launch import add_launcher_arg, setup_launcher  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
@@ -53,6 +54,7 @@ def main(argv=None):
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file {args.config!r} does not exist')
     cfg = Config.fromfile(args.config)
+    check_cfg_options(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.amp is not None:
