@@ -48,3 +48,5 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=240, val_interval=20)
 val_cfg = dict(type='mmrazor.AMDCandidatesValLoop')
 test_cfg = dict()
+# multi-process runs: one backward per candidate under DDP, rank 0's BN statistics broadcast (mmkd_ext/amd/wrapper.py)
+model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True)

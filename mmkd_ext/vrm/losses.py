@@ -13,6 +13,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor, nn
 
+from ..losses.precision import fp32_loss
 from ..registry import MODELS
 from . import edges as E
 
@@ -177,6 +178,7 @@ class VRMLoss(nn.Module):
         return (*E.split_views(preds_S, 'relation-branch student logits'),
                 *E.split_views(preds_T, 'relation-branch teacher logits'))
 
+    @fp32_loss
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Dict[str, Tensor]:
         """Compute both relation terms.
 
