@@ -45,7 +45,7 @@ class AMDDistributedDataParallel(MMDistributedDataParallel):
 
     def train_step(self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
         """supp. Algorithm 1 step of the wrapped AMDDistill with synchronised gradients."""
-        return self.module.train_step(data, optim_wrapper, runner=self)
+        return self.module.train_step(data, optim_wrapper, wrapper=self)
 
     def candidate_sync(self, last: bool):
         """``no_sync()`` for every candidate but the last (gradients accumulate, one all-reduce per step)."""
