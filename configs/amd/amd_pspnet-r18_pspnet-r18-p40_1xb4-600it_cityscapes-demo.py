@@ -48,3 +48,5 @@ default_hooks = dict(logger=dict(type='LoggerHook', interval=50, log_metric_by_e
                                      save_best='mIoU', rule='greater'))
 log_processor = dict(by_epoch=False)
 find_unused_parameters = True
+# multi-process runs: one backward per candidate under DDP, rank 0's BN statistics broadcast (mmkd_ext/amd/wrapper.py)
+model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True)

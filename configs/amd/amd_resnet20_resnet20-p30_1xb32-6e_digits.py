@@ -47,3 +47,5 @@ val_cfg = dict(type='mmrazor.AMDCandidatesValLoop')
 test_cfg = dict()
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='accuracy/top1',
                                      rule='greater'))  # the student's (smallest candidate)
+# multi-process runs: one backward per candidate under DDP, rank 0's BN statistics broadcast (mmkd_ext/amd/wrapper.py)
+model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True)

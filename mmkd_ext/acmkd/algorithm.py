@@ -14,12 +14,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from contextlib import ExitStack
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel, is_model_wrapper
-from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from mmrazor.models.algorithms import BaseAlgorithm
 from torch import nn
 
@@ -36,6 +37,41 @@ TEACHER_ATTENTION = 'teacher_attention'  # the optimizer / module name of the te
 def _labels(data_samples: Sequence) -> torch.Tensor:
     """(B,) class indices from mmpretrain ``DataSample``s."""
     return torch.cat([s.gt_label for s in data_samples]).long()
+
+
+def step_all(optim_wrapper: OptimWrapperDict, total: torch.Tensor, amp: bool = False) -> None:
+    """One backward of ``total``, then every wrapper's optimizer steps (each holds only its own parameters).
+
+    With ``AmpOptimWrapper`` s ([R] ``--amp``) the wrappers share the first one's ``GradScaler``: one scaled
+    backward, per optimizer unscale (+ gradient clipping) and ``scaler.step``, and one ``scaler.update()``
+    (PyTorch's recipe for several optimizers on one loss); a skipped step (inf/nan) skips every student.
+
+    Args:
+        optim_wrapper: one wrapper per optimised module.
+        total: the summed loss of Eq. 9 (or L_ssd alone).
+        amp: the wrappers are ``AmpOptimWrapper`` s.
+    """
+    wrappers = list(optim_wrapper.values())
+    for wrapper in wrappers:
+        wrapper.zero_grad()
+    if not amp:
+        total.backward()
+        for wrapper in wrappers:
+            wrapper.step()
+            wrapper.zero_grad()
+        return
+    scaler = wrappers[0].loss_scaler
+    for wrapper in wrappers[1:]:
+        wrapper.loss_scaler = scaler  # one scale for the one backward
+    scaler.scale(total).backward()
+    for wrapper in wrappers:
+        if wrapper.clip_grad_kwargs:
+            scaler.unscale_(wrapper.optimizer)
+            wrapper._clip_grad()
+        scaler.step(wrapper.optimizer)
+    scaler.update(wrappers[0]._scale_update_param)
+    for wrapper in wrappers:
+        wrapper.zero_grad()
 
 
 @MODELS.register_module()
@@ -281,18 +317,25 @@ class ACMKDDistill(BaseAlgorithm):
     # ------------------------------------------------------------------ optimisation
 
     @staticmethod
-    def _check_wrappers(optim_wrapper: OptimWrapperDict, names: Sequence[str]) -> None:
+    def _check_wrappers(optim_wrapper: OptimWrapperDict, names: Sequence[str]) -> bool:
+        """Check the per-student wrappers; returns True when they are all ``AmpOptimWrapper`` (``--amp``)."""
         if not isinstance(optim_wrapper, OptimWrapperDict):
             raise TypeError('ACMKDDistill needs one optimizer per student: set optim_wrapper=dict(constructor='
                             "'ACMKDOptimWrapperConstructor', optim_wrapper=dict(type='OptimWrapper', optimizer=...))")
         missing = [n for n in names if n not in optim_wrapper.optim_wrappers]
         if missing:
             raise KeyError(f'no optimizer for {missing}; the OptimWrapperDict has {list(optim_wrapper.keys())}')
+        kinds = {name: type(wrapper) for name, wrapper in optim_wrapper.items()}
         for name, wrapper in optim_wrapper.items():
-            if type(wrapper) is not OptimWrapper or wrapper._accumulative_counts != 1:
+            if kinds[name] not in (OptimWrapper, AmpOptimWrapper) or wrapper._accumulative_counts != 1:
                 raise NotImplementedError(
-                    f'optimizer {name!r}: ACMKD steps every student from one backward pass of Eq. 9, which needs a '
-                    'plain OptimWrapper with accumulative_counts=1 (no AMP or gradient accumulation)')
+                    f'optimizer {name!r}: ACMKD steps every student from one backward pass of Eq. 9, which needs an '
+                    'OptimWrapper or AmpOptimWrapper with accumulative_counts=1 (no gradient accumulation), got '
+                    f'{kinds[name].__name__} with accumulative_counts={wrapper._accumulative_counts}')
+        if len(set(kinds.values())) > 1:
+            raise NotImplementedError(f'ACMKD needs the same wrapper type for every student (all AMP or none), got '
+                                      f'{ {n: k.__name__ for n, k in kinds.items()} }')
+        return next(iter(kinds.values())) is AmpOptimWrapper
 
     def train_step(self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         """One ACMKD step: one teacher forward, every student forward, one backward of Eq. 9, every optimizer steps.
@@ -308,34 +351,36 @@ class ACMKDDistill(BaseAlgorithm):
         Returns:
             Log variables.
         """
-        self._check_wrappers(optim_wrapper, self.student_names)
+        amp = self._check_wrappers(optim_wrapper, self.student_names)
         data = self.data_preprocessor(data, True)
-        losses = self.loss(data['inputs'], data['data_samples'])
+        with self._optim_contexts(optim_wrapper):
+            losses = self.loss(data['inputs'], data['data_samples'])
         total, log_vars = self.parse_losses(losses)
-        for wrapper in optim_wrapper.values():
-            wrapper.zero_grad()
-        total.backward()
-        for wrapper in optim_wrapper.values():
-            wrapper.step()
-            wrapper.zero_grad()
+        step_all(optim_wrapper, total, amp)
         if self.ssd_active and self.ssd_mode == 'separate_step':
-            log_vars.update(self._separate_ssd_step(data, optim_wrapper[self.weakest]))
+            log_vars.update(self._separate_ssd_step(data, optim_wrapper[self.weakest], amp))
         return log_vars
 
-    def _separate_ssd_step(self, data: dict, wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+    def _optim_contexts(self, optim_wrapper: OptimWrapperDict) -> ExitStack:
+        """Every wrapper's ``optim_context`` on its own module (autocast of each ``AmpOptimWrapper``)."""
+        stack = ExitStack()
+        groups = self.optim_groups()
+        for name, wrapper in optim_wrapper.items():
+            stack.enter_context(wrapper.optim_context(groups.get(name, self)))
+        return stack
+
+    def _separate_ssd_step(self, data: dict, wrapper: OptimWrapper, amp: bool = False) -> Dict[str, torch.Tensor]:
         """Option ``ssd_mode='separate_step'``: re-run S_low on the batch and step it with beta * L_ssd."""
         inputs, labels = data['inputs'], _labels(data['data_samples']).to(data['inputs'].device)
-        with torch.no_grad():
-            strong = {n: self.branch(n)(inputs, with_attention=False)[0] for n in self.student_names
-                      if n != self.weakest}
-        weak = getattr(self, self.branch_key(self.weakest))(inputs, with_attention=False)[0]
-        strong[self.weakest] = weak
-        terms = self._ssd_terms(weak, strong, labels)
+        with wrapper.optim_context(self.branch(self.weakest)):
+            with torch.no_grad():
+                strong = {n: self.branch(n)(inputs, with_attention=False)[0] for n in self.student_names
+                          if n != self.weakest}
+            weak = getattr(self, self.branch_key(self.weakest))(inputs, with_attention=False)[0]
+            strong[self.weakest] = weak
+            terms = self._ssd_terms(weak, strong, labels)
         total, log_vars = self.parse_losses(terms)
-        wrapper.zero_grad()
-        total.backward()
-        wrapper.step()
-        wrapper.zero_grad()
+        step_all(OptimWrapperDict(**{self.weakest: wrapper}), total, amp)
         return {k: v for k, v in log_vars.items() if k != 'loss'}
 
     # ------------------------------------------------------------------ prediction

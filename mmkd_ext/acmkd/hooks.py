@@ -8,7 +8,11 @@
   "dynamically"; [R] METHODS.md 3.5);
 - after every validation it writes ``best_<student>.pth`` (a standalone mmpretrain checkpoint of
   that student) whenever the student reaches its best accuracy so far;
-- it keeps the weakest student and the best accuracies in checkpoints, so ``--resume`` continues.
+- it keeps the weakest student and the best accuracies in checkpoints, so ``--resume`` continues;
+- after every training epoch (before the checkpoint and the validation) it averages the BatchNorm running
+  statistics over the processes: the configs train with ``broadcast_buffers=False`` (one DDP per student),
+  so each rank's statistics drift apart; [R] the mean over ranks is what every rank validates with and what
+  the checkpoint holds (see :func:`average_bn_statistics`).
 """
 from __future__ import annotations
 
@@ -17,10 +21,12 @@ import os.path as osp
 from typing import Dict, Optional
 
 import torch
-from mmengine.dist import all_reduce, is_main_process
+from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..held_out import held_out_eval_dataloader
 from ..registry import HOOKS
@@ -33,6 +39,35 @@ def _algorithm(runner):
     if not hasattr(model, 'student_names'):
         raise TypeError(f'ACMKDHook works with ACMKDDistill, not {type(model).__name__}')
     return model
+
+
+def average_bn_statistics(model: nn.Module) -> int:
+    """Replace every BatchNorm's running mean and variance by their mean over the processes (in place).
+
+    [R] ours (issue 13): the mean of the ranks' running statistics, one all-reduce for all layers. Every rank
+    trained on its own shard with the same weights, so the mean estimates the statistics of the whole data
+    as SyncBN's would (up to the variance of the per-rank means). ``num_batches_tracked`` is equal on all ranks.
+
+    Args:
+        model: the algorithm (its frozen teacher's statistics are equal on all ranks and stay unchanged).
+
+    Returns:
+        The number of BatchNorm layers averaged (0 in a single process: nothing to do).
+    """
+    if get_world_size() == 1:
+        return 0
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    stats = [t for m in layers for t in (m.running_mean, m.running_var)]
+    if not stats:
+        return 0
+    flat = torch.cat([t.detach().reshape(-1).double() for t in stats])
+    all_reduce(flat, op='mean')
+    offset = 0
+    with torch.no_grad():
+        for t in stats:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+    return len(layers)
 
 
 @HOOKS.register_module()
@@ -85,6 +120,7 @@ class ACMKDHook(Hook):
 
     def after_train_epoch(self, runner) -> None:
         model = _algorithm(runner)
+        average_bn_statistics(model)  # priority NORMAL: before CheckpointHook (VERY_LOW) and the validation
         accs = model.train_accuracies(reset=True)
         if self.rank_by == 'train':
             self._rerank(runner, model, self._reduce(accs, model))

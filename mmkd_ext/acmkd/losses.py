@@ -10,6 +10,7 @@ from typing import Dict, List, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..losses.precision import fp32_loss
 from ..losses.soft_targets import kd_kl_divergence
 from .attention import align_channel_attention, align_spatial_attention
 
@@ -50,6 +51,7 @@ def multilinear_distance(maps: Sequence[torch.Tensor]) -> torch.Tensor:
     return (1 - prod.sum(dim=1)).mean()
 
 
+@fp32_loss
 def attention_distance(teacher: torch.Tensor, students: Sequence[torch.Tensor], mode: str = 'pairwise') -> torch.Tensor:
     """rho_i of paper Eq. 5 for one kind of map (channel or spatial) at one stage.
 
@@ -75,6 +77,7 @@ def attention_distance(teacher: torch.Tensor, students: Sequence[torch.Tensor], 
     raise ValueError(f'att_mode={mode!r} is unknown; use one of {ATT_MODES}')
 
 
+@fp32_loss
 def attention_similarity_loss(rho_channel: Sequence[torch.Tensor], rho_spatial: Sequence[torch.Tensor]) -> torch.Tensor:
     """``L_att = sum_i (rho_i^s + rho_i^c) / 2`` (paper Eq. 6).
 
@@ -91,6 +94,7 @@ def attention_similarity_loss(rho_channel: Sequence[torch.Tensor], rho_spatial: 
     return sum((s + c) / 2 for c, s in zip(rho_channel, rho_spatial))
 
 
+@fp32_loss
 def logit_losses(student_logits: Mapping[str, torch.Tensor], teacher_logits: torch.Tensor, labels: torch.Tensor,
                  tau: float = 1.0, lambda_ce: float = 1.0,
                  lambda_kd: float = 1.0) -> Dict[str, Dict[str, torch.Tensor]]:
@@ -117,6 +121,7 @@ def logit_losses(student_logits: Mapping[str, torch.Tensor], teacher_logits: tor
     }
 
 
+@fp32_loss
 def ssd_loss(weak_logits: torch.Tensor, strong_logits: Sequence[torch.Tensor], labels: torch.Tensor, tau: float = 1.0,
              lambda_ce: float = 1.0, lambda_kd: float = 1.0) -> Dict[str, torch.Tensor]:
     """Second-stage distillation of the weakest student (paper Eqs. 7-8).
@@ -141,6 +146,7 @@ def ssd_loss(weak_logits: torch.Tensor, strong_logits: Sequence[torch.Tensor], l
     return dict(loss_ssd_ce=lambda_ce * F.cross_entropy(weak_logits, labels), loss_ssd_kd=lambda_kd * kd)
 
 
+@fp32_loss
 def dml_losses(student_logits: Mapping[str, torch.Tensor], tau: float = 1.0) -> Dict[str, torch.Tensor]:
     """Optional DML term (METHODS.md C4): student s gets ``sum_{s' != s} tau^2 KL(p_{s'}.detach() || p_s)``.
 
@@ -158,6 +164,7 @@ def dml_losses(student_logits: Mapping[str, torch.Tensor], tau: float = 1.0) -> 
     }
 
 
+@fp32_loss
 def stagewise_attention_loss(teacher_maps: Sequence, student_maps: Sequence[Sequence],
                              mode: str = 'pairwise') -> torch.Tensor:
     """``L_att`` (paper Eqs. 5-6) from the attention maps of the teacher and of every student.

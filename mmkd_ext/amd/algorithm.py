@@ -11,9 +11,13 @@ teacher to the selected TA (same ranking, so the TA is a sub-network of the join
 """
 from __future__ import annotations
 
+import logging
+from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.dist import is_distributed
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from mmrazor.models.algorithms.base import BaseAlgorithm
@@ -128,12 +132,13 @@ class AMDDistill(BaseAlgorithm):
         self.bn_bank = None
         if self.scales and private_bn_stats and batch_norms(self.architecture):
             self.bn_bank = BNStatBank(self.architecture, self.scales)
-            self.bn_bank.load(student_bn)
+            self.bn_bank.load(self.architecture, student_bn)
         t_feats = list(teacher_feature_modules or feature_modules)
         self.student_rec = OutputRecorder(self.architecture, [logit_module, *feature_modules], 'student module')
         self.teacher_rec = OutputRecorder(self.teacher, [logit_module, *t_feats], 'teacher module')
         if len(t_feats) != len(feature_modules):
             raise ValueError(f'{len(feature_modules)} student but {len(t_feats)} teacher feature modules')
+        self._warned_loss = False
         self.connectors = nn.ModuleList(
             [nn.Conv2d(cs, ct, 1, bias=False) if cs != ct else nn.Identity() for cs, ct in connector_channels]
         ) if connector_channels else None
@@ -162,11 +167,11 @@ class AMDDistill(BaseAlgorithm):
         if self.pruner is not None:
             self.pruner.apply(scale)
         if self.bn_bank is not None:
-            self.bn_bank.switch(scale)
+            self.bn_bank.switch(self.architecture, scale)
 
     def bn_stats(self) -> dict:
         """Per-candidate BN statistics (``{}`` without a bank), saved next to the student weights."""
-        return self.bn_bank.export() if self.bn_bank is not None else {}
+        return self.bn_bank.export(self.architecture) if self.bn_bank is not None else {}
 
     def train(self, mode: bool = True) -> 'AMDDistill':
         super().train(mode)
@@ -196,19 +201,48 @@ class AMDDistill(BaseAlgorithm):
         feat = feature_mimic(s_feats, t_feats).to(s_logits.device)
         return dict(loss_ce=self.ce_weight * ce, loss_logit=self.alpha * kd, loss_feat=self.beta * feat)
 
-    def train_step(self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
-        """One step of supp. Algorithm 1: teacher once, every candidate accumulates its gradient, one update."""
+    def candidate_step(self, inputs: Tensor, data_samples, t_logits: Tensor, t_feats: List[Tensor]
+                       ) -> Dict[str, Tensor]:
+        """``forward(mode='candidate')``: the weighted loss terms of the currently masked student."""
+        return self.candidate_losses(inputs, data_samples, t_logits, t_feats)
+
+    def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor', **kwargs):
+        """As :class:`BaseAlgorithm`, plus ``mode='candidate'`` (one candidate's loss terms, used by
+        :meth:`train_step` so that a DDP wrapper sees every candidate's forward)."""
+        if mode == 'candidate':
+            return self.candidate_step(inputs, data_samples, **kwargs)
+        return super().forward(inputs, data_samples, mode)
+
+    def train_step(self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapper,
+                   wrapper: Optional[nn.Module] = None) -> Dict[str, Tensor]:
+        """One step of supp. Algorithm 1: teacher once, every candidate accumulates its gradient, one update.
+
+        Each candidate's graph is freed by its own backward. Under
+        :class:`~mmkd_ext.amd.wrapper.AMDDistributedDataParallel` (``wrapper``) the candidates' forwards run
+        through the wrapper, all but the last without gradient synchronisation.
+
+        Args:
+            data: a batch from the dataloader.
+            optim_wrapper: the student's optimizer wrapper.
+            wrapper: the DDP wrapper around this model, or None (single process).
+
+        Returns:
+            Log variables: ``loss_ce``, ``loss_logit``, ``loss_feat`` (means over candidates) and ``loss``.
+        """
+        model = wrapper if wrapper is not None else self
         data = self.data_preprocessor(data, True)
         inputs, samples = data['inputs'], data['data_samples']
         t_logits, t_feats = self._teacher_outputs(inputs)
         scales = self.scales or [None]
         log: Dict[str, Tensor] = {}
-        with optim_wrapper.optim_context(self):
-            for scale in scales:
+        with optim_wrapper.optim_context(model):
+            for i, scale in enumerate(scales):
                 self.set_scale(scale)
-                terms = self.candidate_losses(inputs, samples, t_logits, t_feats)
-                loss = sum(terms.values()) / len(scales)
-                optim_wrapper.backward(loss)
+                sync = wrapper.candidate_sync(i == len(scales) - 1) if wrapper is not None else nullcontext()
+                with sync:
+                    terms = model(inputs, samples, mode='candidate', t_logits=t_logits, t_feats=t_feats)
+                    loss = sum(terms.values()) / len(scales)
+                    optim_wrapper.backward(loss)
                 for k, v in terms.items():
                     log[k] = log.get(k, 0) + v.detach() / len(scales)
         optim_wrapper.step()
@@ -218,7 +252,17 @@ class AMDDistill(BaseAlgorithm):
         return log
 
     def loss(self, inputs: Tensor, data_samples=None) -> Dict[str, Tensor]:
-        """Sum of the candidates' losses (for ``mode='loss'``; training uses :meth:`train_step`)."""
+        """Sum of the candidates' losses (for ``mode='loss'``; training uses :meth:`train_step`).
+
+        All m candidate graphs stay alive until the caller's backward; a DDP wrapper that calls this in
+        training (MMEngine's ``MMDistributedDataParallel``) is warned about once.
+        """
+        if self.training and torch.is_grad_enabled() and is_distributed() and not self._warned_loss:
+            self._warned_loss = True
+            print_log("AMDDistill.loss() keeps every candidate's graph until one backward (m x the activation "
+                      "memory) because the DDP wrapper skips AMDDistill.train_step; set model_wrapper_cfg="
+                      "dict(type='AMDDistributedDataParallel') to free each candidate's graph with its own "
+                      'backward', logger='current', level=logging.WARNING)
         t_logits, t_feats = self._teacher_outputs(inputs)
         total: Dict[str, Tensor] = {}
         scales = self.scales or [None]

@@ -11,6 +11,7 @@ from typing import Callable, Dict, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.dist import all_reduce, get_world_size
 from torch import Tensor, nn
 
 from .pruning import MaskSet
@@ -27,13 +28,18 @@ def estimate_importance(masks: MaskSet, batches: Iterable, loss_fn: LossFn, gran
         batches: iterable of batches for ``loss_fn``.
         loss_fn: ``batch -> (B,)`` per-example losses of the masked model.
         granularity: ``'sample'`` (|per-example gradient|, [R] preferred) or ``'batch'`` (|mini-batch gradient|).
-        max_samples: stop after this many examples (None: all batches).
+        max_samples: stop after this many examples (None: all batches); under ``torchrun`` the total over all
+            ranks (each rank takes its share of its own data shard).
 
     Returns:
-        ``{unit name: (num_masks,) scores}``.
+        ``{unit name: (num_masks,) scores}``; under ``torchrun`` the mean over every rank's examples (sums and
+        counts all-reduced), so all ranks rank the structures alike.
     """
     if granularity not in ('sample', 'batch'):
         raise ValueError(f"importance granularity must be 'sample' or 'batch', got {granularity!r}")
+    world = get_world_size()
+    if max_samples is not None:
+        max_samples = -(-max_samples // world)  # ceil: this rank's share
     masks.reset()
     masks.requires_grad(True)
     names = list(masks.masks)
@@ -57,9 +63,20 @@ def estimate_importance(masks: MaskSet, batches: Iterable, loss_fn: LossFn, gran
                 break
     finally:
         masks.requires_grad(False)
+    if world > 1:
+        count = _all_reduce_sums(acc, count)
     if count == 0:
         raise ValueError('importance estimation got no batches; check the importance dataloader')
     return {n: v / count for n, v in acc.items()}
+
+
+def _all_reduce_sums(acc: Dict[str, Tensor], count: int) -> int:
+    """Sum the per-rank gradient sums in place and return the total count of gradient targets."""
+    for value in acc.values():
+        all_reduce(value, op='sum')
+    total = torch.tensor([float(count)], dtype=torch.float64)
+    all_reduce(total, op='sum')
+    return int(total.item())
 
 
 def task_loss_per_sample(model: nn.Module, data: dict, ignore_index: int = 255) -> Tensor:

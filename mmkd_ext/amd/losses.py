@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_same_shape
+from ..losses.precision import fp32_loss
 from ..losses.soft_targets import kd_kl_divergence
 
 
@@ -22,6 +23,7 @@ def _class_last(logits: Tensor) -> Tensor:
     return logits.movedim(1, -1).reshape(-1, logits.shape[1])
 
 
+@fp32_loss
 def logit_kd(student_logits: Tensor, teacher_logits: Tensor, tau: float = 1.0) -> Tensor:
     """``tau^2 KL(softmax(z_t/tau) || softmax(z_s/tau))``, mean over examples or pixels ([R] §1.5, §1.9).
 
@@ -37,6 +39,7 @@ def logit_kd(student_logits: Tensor, teacher_logits: Tensor, tau: float = 1.0) -
     return kd_kl_divergence(_class_last(student_logits), _class_last(teacher_logits), tau)
 
 
+@fp32_loss
 def dkd(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, zeta: float = 1.0, eta: float = 8.0,
         tau: float = 4.0) -> Tensor:
     """Decoupled KD (Zhao et al., CVPR 2022): ``zeta * TCKD + eta * NCKD`` (supp. Table 4 "w/ L_dkd").
@@ -66,6 +69,7 @@ def dkd(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, zeta: fl
     return zeta * tckd + eta * nckd
 
 
+@fp32_loss
 def feature_mimic(student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> Tensor:
     """``(1/L) sum_l MSE(h_s^l, h_t^l)`` over recorded block/stage outputs ([R] §1.5).
 

@@ -26,12 +26,14 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
+from mmengine.dist import barrier
 from mmengine.runner import Runner
 
 from ..held_out import HELD_OUT_EVERY, held_out_dataloaders
 from ..registry import MODELS
 from ..weights import load_weights
 from .bn_stats import load_bn_stats
+from .distributed import on_main_process, save_on_main_process, start_process_group
 from .flops import candidate_scales, example_inputs, measure_flops
 from .importance import estimate_importance, task_loss_per_sample
 from .loops import candidate_accuracies, scale_key
@@ -101,11 +103,18 @@ class StageState:
         return stage in self.data
 
     def record(self, stage: str, outputs: dict) -> None:
+        """Record ``stage`` as finished (every rank's copy; the file is written by rank 0)."""
         self.data[stage] = outputs
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(self.data, f, indent=2)
-        os.replace(tmp, self.path)
+        on_main_process(write_json, self.path, self.data)
+
+
+def write_json(path: str, data: dict) -> str:
+    """Write ``data`` to ``path`` atomically (a temporary file renamed over it)."""
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+    return path
 
 
 INPUTS_FILE = 'amd_inputs.json'  # what the finished stages of a work dir were computed from
@@ -161,9 +170,11 @@ class AMDPipeline:
         check_split(self.amd['selection']['split'])
         self.scales = candidate_scales(self.amd['student_scale'], self.amd['num_candidates'])
         self.target = self.scales[-1]
+        start_process_group(cfg)
         os.makedirs(work_dir, exist_ok=True)
         self.state = StageState(osp.join(work_dir, 'amd_state.json'))
         self.inputs = chain_inputs(cfg)
+        barrier()  # every rank has read the state before rank 0 may write it
 
     # orchestration ------------------------------------------------------------------------------
     def reuse(self, other: 'AMDPipeline', stages: Sequence[str]) -> None:
@@ -217,8 +228,7 @@ class AMDPipeline:
         """Refuse to resume stages that were computed from other settings or another teacher checkpoint."""
         saved = read_chain_inputs(self.work_dir)
         if saved is None or not any(self.state.done(n) for n in self.stage_names()):
-            with open(self.inputs_path, 'w') as f:
-                json.dump(self.inputs, f, indent=1)
+            on_main_process(write_json, self.inputs_path, self.inputs)
             return
         changed = sorted(k for k in set(saved) | set(self.inputs) if saved.get(k) != self.inputs.get(k))
         if changed:
@@ -296,7 +306,7 @@ class AMDPipeline:
                        **{k: float(v) for k, v in loop.run().items()}}
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         student = osp.join(cfg.work_dir, 'student.pth')
-        torch.save({'state_dict': model.architecture.state_dict(), 'bn_stats': model.bn_stats()}, student)
+        save_on_main_process({'state_dict': model.architecture.state_dict(), 'bn_stats': model.bn_stats()}, student)
         return metrics, student
 
     # stages -------------------------------------------------------------------------------------
@@ -319,7 +329,7 @@ class AMDPipeline:
         if not pruner.check_nested(self.scales):
             raise RuntimeError('candidate masks are not nested; this is a bug in the ranking')
         path = osp.join(self._dir('importance'), 'scores.pth')
-        torch.save({'scores': scores, 'scope': pruner.scope}, path)
+        save_on_main_process({'scores': scores, 'scope': pruner.scope}, path)
         reached = {scale_key(s): pruner.solve(s).scale for s in self.scales}
         return dict(scores=path, reached_scales=reached, teacher_flops=pruner.cost.total)
 
@@ -352,15 +362,14 @@ class AMDPipeline:
             student_acc = [self._oracle_student(iteration, s) for s in scales]
         k = select(sel['rule'], scales, acc, sel['lam'], sel['npsd_threshold'], student_acc, self.target)
         teacher_acc = self.amd['teacher_accuracy']
-        png = plot_selection(osp.join(self._dir(f'select_{iteration}'), 'selection.png'), scales, acc, k,
-                             teacher_acc * sel['metric_scale'] if teacher_acc is not None else None,
-                             title=f'AMD iteration {iteration}: {sel["rule"]}')
+        png = on_main_process(plot_selection, osp.join(self._dir(f'select_{iteration}'), 'selection.png'), scales,
+                              acc, k, teacher_acc * sel['metric_scale'] if teacher_acc is not None else None,
+                              title=f'AMD iteration {iteration}: {sel["rule"]}')
         out = dict(scales=scales, accuracies=acc, npsd=npsd(scales, acc) if len(scales) > 1 else [],
                    selected_index=k, selected_scale=scales[k], rule=sel['rule'], split=sel['split'], plot=png)
         if student_acc is not None:
             out['oracle_student_accuracies'] = student_acc
-        with open(osp.join(self._dir(f'select_{iteration}'), 'selection.json'), 'w') as f:
-            json.dump(out, f, indent=2)
+        on_main_process(write_json, osp.join(self._dir(f'select_{iteration}'), 'selection.json'), out)
         self.log(f'[amd] selected TA scale {scales[k]:.3f} (accuracy {acc[k]:.4f}) by {sel["rule"]}')
         return out
 
@@ -414,7 +423,10 @@ class AMDPipeline:
                     ta_scale=ta_scale, trained=True)
 
     def stage_export(self) -> dict:
-        """Export the selected TA and the final student as physically pruned standard models."""
+        """Export the selected TA and the final student as physically pruned standard models (rank 0)."""
+        return on_main_process(self._export)
+
+    def _export(self) -> dict:
         from .export import export_pruned
         n = self.amd['num_ta']
         out_dir = self._dir('export')

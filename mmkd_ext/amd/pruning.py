@@ -271,56 +271,89 @@ def default_ranking_scope(units: Sequence[PrunableUnit], model: nn.Module, backb
 # ---------------------------------------------------------------------------------------------------
 # Masks
 # ---------------------------------------------------------------------------------------------------
+MASK_BUFFER = 'amd_mask'  # name of the mask buffer registered on every consumer module
+
+
 class MaskSet:
     """Binary masks attached to a model through forward pre-hooks on the consumer modules.
 
-    Masks are plain tensors (not parameters, not in the state dict), initialised to 1 (supp. §1).
-    For importance estimation call :meth:`requires_grad` and read ``.grad``.
+    Every mask is a non-persistent buffer ``amd_mask`` of its consumer module (not a parameter, not in the
+    state dict), initialised to 1 (supp. §1). As a buffer it follows ``model.to(...)``, ``.cuda()``,
+    ``.half()`` and MMEngine's device placement, and DDP broadcasts it with the other buffers; the values
+    are changed in place, so references held elsewhere (DDP's buffer list) stay valid. For importance
+    estimation call :meth:`requires_grad` and read ``.grad``.
 
     Args:
         model: the model the units were found in.
         units: its prunable units.
+
+    Raises:
+        KeyError: a unit's consumer is not a module of ``model``.
+        RuntimeError: a consumer already holds a mask (another :class:`MaskSet` on the same model).
     """
 
     def __init__(self, model: nn.Module, units: Sequence[PrunableUnit]) -> None:
         self.units = list(units)
         modules = dict(model.named_modules())
-        device = next(model.parameters()).device
-        self.masks: Dict[str, Tensor] = {u.name: torch.ones(u.num_masks, device=device) for u in self.units}
+        param = next(model.parameters())
+        self._consumers: Dict[str, nn.Module] = {}
+        self._identity: Dict[str, bool] = {}
         self._handles = []
         for unit in self.units:
             if unit.consumer not in modules:
                 raise KeyError(f'consumer module {unit.consumer!r} of unit {unit.name!r} is not in the model')
-            self._handles.append(modules[unit.consumer].register_forward_pre_hook(self._hook(unit)))
+            consumer = modules[unit.consumer]
+            if MASK_BUFFER in consumer._buffers:
+                raise RuntimeError(f'module {unit.consumer!r} already holds an AMD mask; call remove() on the other '
+                                   'MaskSet (AMDPruner.masks) of this model before building a new one')
+            consumer.register_buffer(MASK_BUFFER, torch.ones(unit.num_masks, device=param.device,
+                                                             dtype=param.dtype), persistent=False)
+            self._consumers[unit.name] = consumer
+            self._identity[unit.name] = True
+            self._handles.append(consumer.register_forward_pre_hook(self._hook(unit)))
+
+    @property
+    def masks(self) -> Dict[str, Tensor]:
+        """``{unit name: (num_masks,) mask}``: the live buffers (wherever the model was moved)."""
+        return {name: getattr(module, MASK_BUFFER) for name, module in self._consumers.items()}
 
     def _hook(self, unit: PrunableUnit):
         def hook(module, args):
-            mask = self.masks[unit.name]
-            if not unit.granularity_layer and bool((mask == 1).all()) and not mask.requires_grad:
-                return None  # identity: the unpruned model runs untouched
-            x = args[0]
-            return (apply_unit_mask(x, mask, unit), ) + tuple(args[1:])
+            mask = getattr(module, MASK_BUFFER)
+            if not unit.granularity_layer and self._identity[unit.name] and not mask.requires_grad:
+                return None  # identity: the unpruned model runs untouched (no device sync to find out)
+            return (apply_unit_mask(args[0], mask, unit), ) + tuple(args[1:])
         return hook
 
     def requires_grad(self, flag: bool = True) -> None:
-        for name, mask in self.masks.items():
-            self.masks[name] = mask.detach().requires_grad_(flag)
+        """Make every mask a leaf that requires (or not) gradients; a new leaf replaces each buffer."""
+        for module in self._consumers.values():
+            module._buffers[MASK_BUFFER] = getattr(module, MASK_BUFFER).detach().requires_grad_(flag)
 
+    @torch.no_grad()
     def set_keep(self, keep: Dict[str, Tensor]) -> None:
-        """Set binary masks from ``{unit name: (size,) bool}`` keep vectors."""
+        """Set binary masks from ``{unit name: (size,) bool}`` keep vectors (in place)."""
         for unit in self.units:
             k = keep[unit.name]
             mask = k.float() if not unit.granularity_layer else k.float().max().reshape(1)
-            self.masks[unit.name] = mask.to(self.masks[unit.name].device)
+            getattr(self._consumers[unit.name], MASK_BUFFER).copy_(mask)
+            self._identity[unit.name] = bool(mask.all())
 
+    @torch.no_grad()
     def reset(self) -> None:
-        for name, mask in self.masks.items():
-            self.masks[name] = torch.ones_like(mask.detach())
+        """All masks back to 1 (in place)."""
+        for name, module in self._consumers.items():
+            getattr(module, MASK_BUFFER).fill_(1)
+            self._identity[name] = True
 
     def remove(self) -> None:
+        """Remove the hooks and the mask buffers (the model is unmasked afterwards)."""
         for h in self._handles:
             h.remove()
         self._handles = []
+        for module in self._consumers.values():
+            module._buffers.pop(MASK_BUFFER, None)
+        self._consumers = {}
 
 
 def apply_unit_mask(x: Tensor, mask: Tensor, unit: PrunableUnit) -> Tensor:

@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmrazor.models.algorithms import BaseAlgorithm
 
-from ..losses import soft_cross_entropy
+from ..losses import fp32_loss, soft_cross_entropy
 from ..registry import MODELS
 
 
+@fp32_loss
 def fkd_loss(logits: torch.Tensor, soft_labels: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """FKD's objective ``-sum_i P_i log S(R_i)`` (paper Sec. 3.3; Eq. 1 with the hard-label term dropped).
 

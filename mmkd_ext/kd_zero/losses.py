@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_same_shape
+from ..losses.precision import fp32_loss
 from ..registry import MODELS
 from . import operations as ops
 from .genome import Genome, SearchSpace, validate
@@ -23,6 +24,7 @@ def match_spatial(student: Tensor, teacher: Tensor) -> tuple:
     return F.adaptive_avg_pool2d(student, size), F.adaptive_avg_pool2d(teacher, size)
 
 
+@fp32_loss
 def kd_zero_loss(genome: Genome, preds_s: Tensor, preds_t: Tensor, weights: Tensor) -> Tensor:
     """``tau^2 * W_f * D_w(T(f_S / tau), T(f_T / tau))`` (Eq. 1); the teacher is detached.
 
@@ -67,6 +69,7 @@ class KDZeroLoss(nn.Module):
         self.normalize_calibration = normalize_calibration
         self.loss_weight = loss_weight
 
+    @fp32_loss
     def forward(self, preds_S: Tensor, preds_T: TensorOrList, logits_S: Optional[Tensor] = None,
                 logits_T: Optional[TensorOrList] = None, gt_labels: Optional[Tensor] = None) -> Tensor:
         """Eq. 1 for one teacher; Eq. 3 (sum over teachers) when ``preds_T`` is a list.

@@ -5,8 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_same_shape
+from .precision import fp32_loss
 
 
+@fp32_loss
 def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of ``-sum_c q_c log softmax(z)_c``.
 
@@ -21,6 +23,7 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     return -(target_probs * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+@fp32_loss
 def kd_kl_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
     """``tau^2 * KL(softmax(z_T / tau) || softmax(z_S / tau))``, averaged over the batch.
 

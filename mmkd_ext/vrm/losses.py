@@ -15,6 +15,7 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from torch import Tensor, nn
 
+from ..losses.precision import fp32_loss
 from ..registry import MODELS
 from . import edges as E
 
@@ -220,6 +221,7 @@ class VRMLoss(nn.Module):
         return (*E.split_views(preds_S, 'relation-branch student logits'),
                 *E.split_views(preds_T, 'relation-branch teacher logits'))
 
+    @fp32_loss
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Dict[str, Tensor]:
         """Compute both relation terms.
 
