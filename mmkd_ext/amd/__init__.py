@@ -3,7 +3,7 @@
 Importing this package registers ``AMDDistill`` (MMRazor MODELS), ``AMDCandidatesValLoop`` (LOOPS) and the
 ``AMDPrunedBackbone`` builder of exported models (mmpretrain / mmseg MODELS).
 """
-from . import algorithm, export, loops  # noqa: F401  (registration)
+from . import algorithm, export, loops, student  # noqa: F401  (registration; student: for extract_student.py)
 from .algorithm import AMDDistill
 from .loops import AMDCandidatesValLoop
 from .pruner import AMDPruner

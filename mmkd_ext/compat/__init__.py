@@ -5,12 +5,13 @@
 * :mod:`.checkpoint`: MMEngine checkpoints load with ``weights_only=True`` (torch>=2.6 default)
   through an exact allow-list, with an explicit per-file opt-in for full unpickling.
 * :mod:`.distributed`: ``--launcher pytorch`` on machines without a GPU (gloo, CPU DDP).
+* :mod:`.package_configs`: ``mmkd_ext::`` config paths (``Config.fromfile``, ``_base_``), like ``mmdet::``.
 
 ``apply()`` is idempotent; ``APPLIED`` lists what was patched in this process.
 """
 from typing import List
 
-from . import checkpoint, torch_quantization
+from . import checkpoint, package_configs, torch_quantization
 
 APPLIED: List[str] = []
 _done = False
@@ -26,8 +27,9 @@ def apply() -> List[str]:
     if not _done:
         APPLIED.extend(torch_quantization.apply())
         APPLIED.extend(checkpoint.apply())
+        APPLIED.extend(package_configs.apply())
         _done = True
     return APPLIED
 
 
-__all__ = ['apply', 'APPLIED', 'checkpoint', 'torch_quantization']
+__all__ = ['apply', 'APPLIED', 'checkpoint', 'package_configs', 'torch_quantization']
