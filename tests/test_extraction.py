@@ -161,45 +161,56 @@ _net = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{{{
             backbone=dict(type='CIFARResNet', arch='resnet8'), neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=10, in_channels=64))
 model = dict(architecture=_net, teacher=_net, teacher_ckpt={ckpt!r})
-amd = dict(student_scale=0.4, num_candidates=2, joint_train_cfg=dict(max_epochs=1, val_interval=1),
-           final_train_cfg=dict(max_epochs=1, val_interval=1),
-           selection=dict(rule='npsd_threshold', npsd_threshold=-1.0))
-train_dataloader = dict(dataset=dict(indices=16), batch_size=16)
-val_dataloader = dict(dataset=dict(indices=20))
+amd = dict(student_scale=0.4, num_candidates=2)
 log_level = 'WARNING'
 """
 
 
-def test_amd_student_is_the_pruned_export_and_predicts_like_the_masked_network(tmp_path, digits_root):
-    from mmkd_ext.amd.bn_stats import load_bn_stats
+def amd_chain_without_training(tmp_path) -> tuple:
+    """A real AMD chain (importance, export: AMD's own code) whose training stages are replaced by their starting
+    point, the teacher's weights (perturbed), so the test needs no training runs. Returns (config, work dir)."""
     from mmkd_ext.amd.pipeline import AMDPipeline
-    from mmkd_ext.amd.pruner import AMDPruner, load_scores
     demo = config_path('amd', 'amd_resnet20_resnet20-p30_1xb32-6e_digits.py')
     config = tmp_path / 'amd_tiny.py'
     config.write_text(AMD_TINY.format(demo=demo, ckpt='unused'))
     torch.manual_seed(0)
     teacher = MODELS.build(Config.fromfile(str(config)).model.teacher)
-    torch.save({'state_dict': teacher.state_dict()}, str(tmp_path / 'teacher.pth'))
+    perturb_(teacher, 1)
+    torch.save({'state_dict': teacher.state_dict(), 'bn_stats': {}}, str(tmp_path / 'teacher.pth'))
     config.write_text(AMD_TINY.format(demo=demo, ckpt=str(tmp_path / 'teacher.pth')))
     work = str(tmp_path / 'work')
-    AMDPipeline(Config.fromfile(str(config)), work, log=lambda *_: None).run()
+    pipe = AMDPipeline(Config.fromfile(str(config)), work, log=lambda *_: None)
+    pipe.run(until='importance')
+    weights = str(tmp_path / 'teacher.pth')
+    pipe.state.record('joint_1', dict(scales=[0.7, 0.4], metrics={}, student=weights))
+    pipe.state.record('select_1', dict(scales=[0.7, 0.4], selected_index=0, selected_scale=0.7))
+    pipe.state.record('final', dict(metrics={}, student=weights, student_accuracy=0.0, ta_scale=0.7, trained=True))
+    pipe.run()
+    return str(config), work
+
+
+def test_amd_student_is_the_pruned_export_and_predicts_like_the_masked_network(tmp_path, digits_root):
+    from mmkd_ext.amd.bn_stats import load_bn_stats
+    from mmkd_ext.amd.pruner import AMDPruner, load_scores
+    config, work = amd_chain_without_training(tmp_path)
     with pytest.raises(FileNotFoundError, match='not in an AMD work dir'):
-        extract_students(str(config), str(tmp_path), str(tmp_path / 'out'))
-    files = extract_students(str(config), osp.join(work, 'final', 'epoch_1.pth'), str(tmp_path / 'out'))['student']
+        extract_students(config, str(tmp_path), str(tmp_path / 'out'))
+    files = extract_students(config, osp.join(work, 'export'), str(tmp_path / 'out'))['student']
     ckpt = check_written(files, uses_mmkd_ext=True, scope='mmpretrain')
     with open(osp.join(work, 'amd_state.json')) as f:
         state = json.load(f)
     exported = _load_checkpoint(state['export']['student']['checkpoint'], map_location='cpu')
+    assert ckpt['state_dict'].keys() == exported['state_dict'].keys()
     assert all(torch.equal(ckpt['state_dict'][k], v) for k, v in exported['state_dict'].items())
     assert ckpt['meta']['amd_widths'] == exported['meta']['amd_widths']
-    # the student inside the chain: the joint network masked to the target scale, with its own BN statistics
-    masked = MODELS.build(Config.fromfile(str(config)).model.architecture)
+    # the student inside the chain: the final network masked to the target scale, with its own BN statistics
+    masked = MODELS.build(Config.fromfile(config).model.architecture)
     loaded = load_checkpoint(masked, state['final']['student'], map_location='cpu')
     load_bn_stats(masked, loaded['bn_stats'], 0.4)
     pruner = AMDPruner(masked, (3, 32, 32))
     pruner.set_scores(load_scores(state['importance']['scores']))
     pruner.apply(0.4)
-    batch, image = first_test_item(Config.fromfile(str(config)))
+    batch, image = first_test_item(Config.fromfile(config))
     with torch.no_grad():
         reference = masked.eval().test_step(batch)[0]
     assert_same_prediction('cls', reference, inferencer_prediction('cls', files['config'], files['checkpoint'], image))
