@@ -92,7 +92,7 @@ def format_table(rows: Sequence, student) -> str:
         The table text.
     """
     lines = ['| method | top-1 % (mean ± std over seeds) | Δ vs student, paired (mean ± sd) | beyond noise? '
-             f'(paired t-test, p<{ALPHA}) | seeds above student | seeds | wall time | note |',
+             f'(paired t-test, p<{ALPHA}) | seeds above student | seeds | wall time (CPU) | note |',
              '|---|---|---|---|---|---|---|---|']
     for row in rows:
         spread = f' ± {row.std:.2f}' if len(row.accuracies) > 1 else ''
@@ -105,8 +105,9 @@ def format_table(rows: Sequence, student) -> str:
                 f'{cmp.mean_diff:+.2f}' + ('' if math.isnan(cmp.sd_diff) else f' ± {cmp.sd_diff:.2f}'))
             judged = verdict(cmp)
             above = '' if cmp is None else f'{cmp.above}/{len(cmp.seeds)}'
+        cpu = '' if row.cpu_s is None else f' ({row.cpu_s:.0f} s CPU)'
         lines.append(f'| {row.name} | {row.mean:.2f}{spread} | {delta} | {judged} | {above} | {seeds} | '
-                     f'{row.wall_s:.0f} s | {row.note} |')
+                     f'{row.wall_s:.0f} s{cpu} | {row.note} |')
     return '\n'.join(lines)
 
 

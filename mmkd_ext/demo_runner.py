@@ -36,6 +36,7 @@ class DemoRow:
     wall_s: float
     note: str = ''
     seeds: Optional[List[int]] = None
+    cpu_s: Optional[float] = None  # CPU time of this process for the row (set by tools/demo.py; load-independent)
 
     def __post_init__(self) -> None:
         if self.seeds is not None and len(self.seeds) != len(self.accuracies):

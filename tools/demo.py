@@ -43,11 +43,13 @@ def parse_args(argv=None):
 
 
 def run_seeds(name, config, ctx, cfg_options=None, note=''):
+    cpu = time.process_time()
     results = []
     for seed in ctx.seeds:
         results.append(train_config(config, ctx.work_dir(name.split(' ')[0], seed), cfg_options, seed=seed))
         print(f'[demo]   seed {seed}: top-1 {results[-1].accuracy:.2f} % in {results[-1].wall_s:.0f} s', flush=True)
-    return DemoRow(name, [r.accuracy for r in results], sum(r.wall_s for r in results), note, list(ctx.seeds))
+    return DemoRow(name, [r.accuracy for r in results], sum(r.wall_s for r in results), note, list(ctx.seeds),
+                   time.process_time() - cpu)
 
 
 def main(argv=None):
@@ -57,12 +59,13 @@ def main(argv=None):
     make_digits('data/demo/digits')
     quick = dict(train_cfg=dict(max_epochs=3, val_interval=3)) if args.quick else {}
     print(f'[demo] training the teacher (resnet20) on 300 images, work dir {args.work_dir}', flush=True)
+    cpu = time.process_time()
     teacher = train_config(TEACHER, osp.join(args.work_dir, 'teacher'), quick, seed=0)
     print(f'[demo]   teacher top-1 {teacher.accuracy:.2f} % in {teacher.wall_s:.0f} s', flush=True)
     ckpt = osp.join(teacher.work_dir, f"epoch_{3 if args.quick else 30}.pth")
     ctx = DemoContext(args.work_dir, ckpt, teacher.accuracy, args.seeds, quick=args.quick)
     teacher_row = DemoRow('teacher resnet20 (0.27 M params)', [teacher.accuracy], teacher.wall_s,
-                          'seed 0; the teacher of every row (reference line)', [0])
+                          'seed 0; the teacher of every row (reference line)', [0], time.process_time() - cpu)
     print('[demo] student resnet8x0.5 without distillation', flush=True)
     student = run_seeds('student resnet8x0.5 (0.02 M params)', STUDENT, ctx, quick)
     print('[demo] student with vanilla logit KD', flush=True)
@@ -76,26 +79,31 @@ def main(argv=None):
             print(f'[demo] {room}: no demo row yet', flush=True)
             continue
         print(f'[demo] {room}', flush=True)
-        rows.extend(module.run_demo(ctx))
+        cpu = time.process_time()
+        room_rows = module.run_demo(ctx)
+        room_rows[0].cpu_s = time.process_time() - cpu  # a room's later rows come from the same runs
+        rows.extend(room_rows)
     total = time.perf_counter() - start
-    write_report(args.work_dir, teacher_row, student, rows, total)
+    write_report(args.work_dir, teacher_row, student, rows, total, time.process_time())
     return [teacher_row, student] + rows
 
 
-def write_report(work_dir, teacher, student, rows, total_s):
-    """Print the table and write ``demo_table.{md,json,png}`` under ``work_dir``."""
+def write_report(work_dir, teacher, student, rows, total_s, total_cpu_s=None):
+    """Print the table and write ``demo_table.{md,json,png}`` under ``work_dir`` (wall and CPU seconds of the demo:
+    on a shared machine the wall time grows with the load, the CPU time much less)."""
+    cpu = '' if total_cpu_s is None else f' ({total_cpu_s:.0f} s CPU)'
     table = format_table([teacher, student] + rows, student)
     seeds = ','.join(str(s) for s in student.seeds)
-    print(f'\nDigits demo (300 train / 500 val images, 32x32), seeds {seeds}, total {total_s:.0f} s\n\n{table}')
+    print(f'\nDigits demo (300 train / 500 val images, 32x32), seeds {seeds}, total {total_s:.0f} s{cpu}\n\n{table}')
     os.makedirs(work_dir, exist_ok=True)
     with open(osp.join(work_dir, 'demo_table.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work_dir, 'demo_table.json'), 'w') as f:
-        json.dump(dict(total_s=total_s, rows=[dict(name=r.name, seeds=r.seeds, accuracies=r.accuracies,
-                                                   wall_s=r.wall_s, note=r.note) for r in [teacher, student] + rows]),
+        json.dump(dict(total_s=total_s, total_cpu_s=total_cpu_s, rows=[dict(name=r.name, seeds=r.seeds, accuracies=r.accuracies, wall_s=r.wall_s,
+                                                   cpu_s=r.cpu_s, note=r.note) for r in [teacher, student] + rows]),
                   f, indent=1)
     title = (f'digits demo, seeds {seeds}: green/red = above/below the student beyond noise (paired t-test, p<0.05), '
-             f'grey = within noise\nnumbers vary by machine; total {total_s / 60:.1f} min')
+             f'grey = within noise\nnumbers vary by machine; total {total_s / 60:.1f} min{cpu}')
     png = plot_table(rows, student, teacher, osp.join(work_dir, 'demo_table.png'), title)
     print(f'[demo] wrote {osp.join(work_dir, "demo_table.md")} and {png}')
     return rows
