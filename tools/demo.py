@@ -99,9 +99,9 @@ def write_report(work_dir, teacher, student, rows, total_s, total_cpu_s=None):
     with open(osp.join(work_dir, 'demo_table.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work_dir, 'demo_table.json'), 'w') as f:
-        json.dump(dict(total_s=total_s, total_cpu_s=total_cpu_s, rows=[dict(name=r.name, seeds=r.seeds, accuracies=r.accuracies, wall_s=r.wall_s,
-                                                   cpu_s=r.cpu_s, note=r.note) for r in [teacher, student] + rows]),
-                  f, indent=1)
+        saved = [dict(name=r.name, seeds=r.seeds, accuracies=r.accuracies, wall_s=r.wall_s, cpu_s=r.cpu_s, note=r.note)
+                 for r in [teacher, student] + rows]
+        json.dump(dict(total_s=total_s, total_cpu_s=total_cpu_s, rows=saved), f, indent=1)
     title = (f'digits demo, seeds {seeds}: green/red = above/below the student beyond noise (paired t-test, p<0.05), '
              f'grey = within noise\nnumbers vary by machine; total {total_s / 60:.1f} min{cpu}')
     png = plot_table(rows, student, teacher, osp.join(work_dir, 'demo_table.png'), title)
