@@ -227,3 +227,21 @@ def test_unknown_algorithm_and_wrong_checkpoint_are_clear_errors(tmp_path, digit
     with pytest.raises(KeyError, match="no weights under 'architecture.'"):
         extract_students(config_path('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'),
                          str(tmp_path / 'plain.pth'), str(tmp_path))
+
+
+def test_cfg_path_student_becomes_a_plain_mmpretrain_config_without_mmkd_ext(tmp_path):
+    """MMRazor's ``architecture=dict(cfg_path='mmpretrain::...')``: the referenced model, with the referenced config's
+    top-level data_preprocessor (as the Runner adds it), no custom_imports (no mmkd_ext class in it)."""
+    config = config_path('kd', 'kd_logits_resnet34_resnet18_8xb32-100e_in1k.py')
+    reference = Config.fromfile('mmpretrain::resnet/resnet18_8xb32_in1k.py')
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    student = MODELS.build(dict(reference.model.to_dict(), _scope_='mmpretrain'))
+    save_checkpoint(dict(state_dict={f'architecture.{k}': v for k, v in student.state_dict().items()}),
+                    str(tmp_path / 'distill.pth'))
+    files = extract_students(config, str(tmp_path / 'distill.pth'), str(tmp_path / 'out'))['student']
+    ckpt = check_written(files, uses_mmkd_ext=False, scope='mmpretrain')
+    written = Config.fromfile(files['config'])
+    assert written.model.backbone == reference.model.backbone
+    assert written.model.data_preprocessor.mean == reference.data_preprocessor.mean
+    assert all(torch.equal(ckpt['state_dict'][k], v) for k, v in student.state_dict().items())

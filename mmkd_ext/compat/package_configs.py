@@ -13,7 +13,8 @@ built; ``setup.py`` does the same for mmkd_ext). MMEngine 0.10.7 resolves ``_bas
 
 and ``Config.fromfile`` does not accept ``pkg::`` paths at all. This module resolves ``mmkd_ext::rel/path.py``
 to ``<imported mmkd_ext>/.mim/configs/rel/path.py`` (or, in a source checkout without ``.mim``, to the checkout's
-``configs/``) in ``_get_cfg_path`` and ``Config.fromfile``; every other package is left to MMEngine.
+``configs/``) in ``_get_cfg_path``, and lets ``Config.fromfile`` take ``pkg::`` paths, resolved as ``_base_``
+resolves them (``mmkd_ext::`` here, ``mmpretrain::`` & co. by MMEngine).
 """
 from __future__ import annotations
 
@@ -59,9 +60,11 @@ def apply() -> List[str]:
         return get_cfg_path(cfg_path, filename)
 
     def _fromfile(filename, *args, **kwargs):
-        return fromfile(resolve(filename) if isinstance(filename, str) else filename, *args, **kwargs)
+        if isinstance(filename, str) and '::' in filename and not osp.isfile(filename):
+            filename = _get_cfg_path(filename, '')[0]  # mmkd_ext:: here, other packages as MMEngine's _base_ does
+        return fromfile(filename, *args, **kwargs)
 
     _fromfile._mmkd_ext = True
     Config._get_cfg_path = staticmethod(_get_cfg_path)
     Config.fromfile = staticmethod(_fromfile)
-    return ['mmengine Config: mmkd_ext:: config paths (fromfile and _base_)']
+    return ['mmengine Config: mmkd_ext:: config paths (_base_), pkg:: paths in Config.fromfile']
