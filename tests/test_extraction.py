@@ -18,13 +18,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATASET_META = dict(classes=('a', 'b'))  # stands for the runner's dataset_meta; must reach the student
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """On the shared 2-core machine one intra-op thread is much faster for these tiny models; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def config_path(*parts):
@@ -155,29 +149,19 @@ def test_every_acmkd_student_is_extracted_with_the_weights_export_students_write
     assert list(only) == ['vit'] and not osp.exists(tmp_path / 'one' / 'resnet8.py')
 
 
-AMD_TINY = """
-_base_ = [{demo!r}]
-_net = dict(_scope_='mmpretrain', type='ImageClassifier', data_preprocessor={{{{_base_._preprocessor}}}},
-            backbone=dict(type='CIFARResNet', arch='resnet8'), neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=10, in_channels=64))
-model = dict(architecture=_net, teacher=_net, teacher_ckpt={ckpt!r})
-amd = dict(student_scale=0.4, num_candidates=2)
-log_level = 'WARNING'
-"""
-
-
 def amd_chain_without_training(tmp_path) -> tuple:
     """A real AMD chain (importance, export: AMD's own code) whose training stages are replaced by their starting
     point, the teacher's weights (perturbed), so the test needs no training runs. Returns (config, work dir)."""
+    from amd.test_pipeline import DEMO, TINY  # a resnet8 teacher, the student at 40% of its FLOPs
+
     from mmkd_ext.amd.pipeline import AMDPipeline
-    demo = config_path('amd', 'amd_resnet20_resnet20-p30_1xb32-6e_digits.py')
     config = tmp_path / 'amd_tiny.py'
-    config.write_text(AMD_TINY.format(demo=demo, ckpt='unused'))
+    config.write_text(TINY.format(demo=DEMO, ckpt='unused', epochs=1))
     torch.manual_seed(0)
     teacher = MODELS.build(Config.fromfile(str(config)).model.teacher)
     perturb_(teacher, 1)
     torch.save({'state_dict': teacher.state_dict(), 'bn_stats': {}}, str(tmp_path / 'teacher.pth'))
-    config.write_text(AMD_TINY.format(demo=demo, ckpt=str(tmp_path / 'teacher.pth')))
+    config.write_text(TINY.format(demo=DEMO, ckpt=str(tmp_path / 'teacher.pth'), epochs=1))
     work = str(tmp_path / 'work')
     pipe = AMDPipeline(Config.fromfile(str(config)), work, log=lambda *_: None)
     pipe.run(until='importance')
