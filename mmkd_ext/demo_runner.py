@@ -13,8 +13,10 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from .compat.package_configs import config_root
+
 ROOMS = ('fkd', 'vrm', 'kd_zero', 'amd', 'acmkd')
-CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs')
+CONFIG_ROOT = config_root()  # the checkout's configs/, or mmkd_ext/.mim/configs of an installed package
 
 
 @dataclass
@@ -28,11 +30,24 @@ class TrainResult:
 
 @dataclass
 class DemoRow:
-    """One row of the demo table; ``accuracies`` holds one value per seed."""
+    """One row of the demo table; ``accuracies[i]`` is the top-1 of the run with seed ``seeds[i]``."""
     name: str
     accuracies: List[float]
     wall_s: float
     note: str = ''
+    seeds: Optional[List[int]] = None
+    cpu_s: Optional[float] = None  # CPU time of this process for the row (set by tools/demo.py; load-independent)
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None and len(self.seeds) != len(self.accuracies):
+            raise ValueError(f'demo row {self.name!r}: {len(self.accuracies)} accuracies for seeds {self.seeds}')
+
+    @property
+    def by_seed(self) -> Dict[int, float]:
+        """``{seed: top-1 %}``, what the paired comparison to the student needs."""
+        if self.seeds is None:
+            raise ValueError(f'demo row {self.name!r} does not say which seeds its accuracies come from')
+        return dict(zip(self.seeds, self.accuracies))
 
     @property
     def mean(self) -> float:

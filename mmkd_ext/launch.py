@@ -115,7 +115,7 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     Returns:
         The config, ready for ``Runner.from_cfg``.
     """
-    if not osp.isfile(config):
+    if '::' not in config and not osp.isfile(config):  # 'mmkd_ext::kd/...' is resolved by Config.fromfile
         raise FileNotFoundError(f'config file {config!r} does not exist')
     export_torch_env(args.launcher)  # slurm / mpi: RANK, LOCAL_RANK & co. before anything reads them
     if 'LOCAL_RANK' not in os.environ:

@@ -31,5 +31,16 @@ def cityscapes_root():
     return make_cityscapes_scenes(osp.join(ROOT, 'data/demo/cityscapes'))
 
 
+@pytest.fixture
+def single_torch_thread():
+    """One intra-op thread: on the shared 2-core machine two spinning threads make small models ~10-30x slower;
+    restored afterwards."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def config_path(*parts):
     return osp.join(ROOT, 'configs', *parts)

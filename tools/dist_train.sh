@@ -3,6 +3,7 @@
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [extra args of tools/train.py]
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
 # On GPUs each process drives one GPU (nccl); without a GPU the processes train on CPU (gloo).
+# Python: $PYTHON, else the repository's .venv/bin/python when it exists (after `make env`), else `python`.
 set -euo pipefail
 CONFIG=$1
 GPUS=$2
@@ -10,7 +11,7 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-$(p="$(dirname "$0")/../.venv/bin/python"; [ -x "$p" ] && echo "$p" || echo python)}  # the set-up venv by default
 
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
 "$PYTHON" -m torch.distributed.run \

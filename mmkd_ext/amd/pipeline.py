@@ -29,6 +29,7 @@ from mmengine.config import Config
 from mmengine.dist import barrier
 from mmengine.runner import Runner
 
+from ..extraction import resolve_model_cfg
 from ..held_out import HELD_OUT_EVERY, held_out_dataloaders
 from ..registry import MODELS
 from ..weights import load_weights
@@ -69,23 +70,6 @@ def amd_settings(cfg: Config) -> dict:
     unknown = set(out) - set(AMD_DEFAULTS)
     if unknown:
         raise KeyError(f'unknown amd settings {sorted(unknown)}; known: {sorted(AMD_DEFAULTS)}')
-    return out
-
-
-def resolve_model_cfg(model_cfg: dict) -> dict:
-    """A model config as a plain dict; MMRazor's ``dict(cfg_path='mmseg::...')`` form is loaded."""
-    model_cfg = copy.deepcopy(dict(model_cfg))
-    if 'cfg_path' not in model_cfg:
-        return model_cfg
-    loaded = Config.fromfile(model_cfg['cfg_path'])
-    out = dict(loaded.model.to_dict())
-    if model_cfg.get('pretrained') is False:
-        out.pop('pretrained', None)
-        if isinstance(out.get('backbone'), dict):
-            out['backbone'].pop('init_cfg', None)
-    scope = loaded.get('default_scope')
-    if scope and '_scope_' not in out:
-        out['_scope_'] = scope
     return out
 
 

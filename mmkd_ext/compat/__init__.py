@@ -8,13 +8,14 @@
   torch's rank variables from ``SLURM_*`` / ``OMPI_*`` for the tools that start their own processes.
 * :mod:`.mmcv_ops`: mmcv's nms / RoIAlign / sigmoid focal loss on CUDA tensors run torchvision's kernels
   where mmcv was compiled without CUDA.
- * :mod:`.renames`: MMRazor's ``mmcls::`` configs and other renamed OpenMMLab names load (one table).
+* :mod:`.renames`: MMRazor's ``mmcls::`` configs and other renamed OpenMMLab names load (one table).
+* :mod:`.package_configs`: ``mmkd_ext::`` config paths (``Config.fromfile``, ``_base_``), like ``mmdet::``.
 
 ``apply()`` is idempotent; ``APPLIED`` lists what was patched in this process.
 """
 from typing import List
 
-from . import checkpoint, mmcv_ops, renames, torch_quantization
+from . import checkpoint, mmcv_ops, package_configs, renames, torch_quantization
 
 APPLIED: List[str] = []
 _done = False
@@ -32,8 +33,9 @@ def apply() -> List[str]:
         APPLIED.extend(checkpoint.apply())
         APPLIED.extend(renames.apply())
         APPLIED.extend(mmcv_ops.apply())
+        APPLIED.extend(package_configs.apply())
         _done = True
     return APPLIED
 
 
-__all__ = ['apply', 'APPLIED', 'checkpoint', 'mmcv_ops', 'renames', 'torch_quantization']
+__all__ = ['apply', 'APPLIED', 'checkpoint', 'mmcv_ops', 'package_configs', 'renames', 'torch_quantization']

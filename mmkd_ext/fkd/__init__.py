@@ -6,12 +6,16 @@ training replays the crops (:mod:`.datasets`) without a teacher (:class:`FKDDist
 logit distiller through :class:`StoredTeacher`), counting epochs with :class:`FKDEpochBasedTrainLoop`.
 See configs/fkd/README.md.
 """
+from ..extraction import architecture_students, register_students
 from .algorithm import FKDDistill, fkd_loss
 from .compression import STRATEGIES, LabelCodec
 from .datasets import FKDDataset, FKDReplayCrop, fkd_collate
 from .loops import FKDEpochBasedTrainLoop
 from .store import LabelStore, LabelStoreError
 from .stored_teacher import StoredTeacher
+
+# the student, for tools/model_converters/extract_student.py: FKDDistill's `architecture`
+register_students('FKDDistill')(architecture_students)
 
 __all__ = ['FKDDistill', 'fkd_loss', 'LabelCodec', 'STRATEGIES', 'FKDDataset', 'FKDReplayCrop', 'fkd_collate',
            'FKDEpochBasedTrainLoop', 'LabelStore', 'LabelStoreError', 'StoredTeacher']

@@ -43,4 +43,5 @@ def run_demo(ctx: DemoContext) -> List[DemoRow]:
     bytes_per_crop = report.manifest['bytes_per_crop'] if report.manifest else float('nan')
     note = (f'teacher-free; labels once: {gen_s:.0f}s for {report.crops} crops ({bytes_per_crop:.0f} B/crop), '
             f'train {train_s:.0f}s/seed, m=2 crops/image')
-    return [DemoRow('FKD', [r.accuracy for r in results], gen_s + sum(r.wall_s for r in results), note)]
+    return [DemoRow('FKD', [r.accuracy for r in results], gen_s + sum(r.wall_s for r in results), note,
+                    list(ctx.seeds))]

@@ -48,9 +48,5 @@ def images():
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """On the shared 2-core machine two intra-op threads are ~10x slower than one; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_torch_thread(single_torch_thread):
+    """Every AMD test runs with one intra-op thread (tests/conftest.py)."""

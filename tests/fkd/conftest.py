@@ -23,9 +23,5 @@ def teacher_ckpt(tmp_path_factory, digits_root):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 spinning threads make small convs ~30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_torch_thread(single_torch_thread):
+    """Every FKD test runs with one intra-op thread (tests/conftest.py)."""

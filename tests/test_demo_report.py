@@ -1,0 +1,86 @@
+"""The demo table and picture (mmkd_ext/demo_report.py, tools/demo.py) on synthetic rows with hand-computed values.
+
+With 2 degrees of freedom (3 seeds) Student's t has a closed form: P(|T| > t) = 1 - t / sqrt(t^2 + 2).
+"""
+import importlib.util
+import json
+import math
+import os.path as osp
+
+import pytest
+
+from mmkd_ext.demo_report import format_table, paired_comparison, plot_table, verdict
+from mmkd_ext.demo_runner import DemoRow
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+STUDENT = DemoRow('student', [94.0, 94.0, 94.0], 30.0, '', [0, 1, 2])
+NOISY = DemoRow('noisy', [95.0, 96.0, 97.0], 40.0, '', [0, 1, 2])       # d = 1, 2, 3: mean 2, sd 1
+CLEAR = DemoRow('clear', [96.0, 96.5, 97.0], 50.0, '', [0, 1, 2])       # d = 2, 2.5, 3: mean 2.5, sd 0.5
+WORSE = DemoRow('worse', [90.0, 90.5, 91.0], 50.0, '', [0, 1, 2])       # d = -4, -3.5, -3: mean -3.5, sd 0.5
+TEACHER = DemoRow('teacher', [97.5], 20.0, '', [0])
+
+
+def p_two_dof(t):
+    return 1.0 - abs(t) / math.sqrt(t * t + 2.0)
+
+
+def test_paired_t_test_of_consistent_and_of_scattered_differences():
+    noisy = paired_comparison(NOISY.by_seed, STUDENT.by_seed)
+    t = 2.0 / (1.0 / math.sqrt(3))
+    assert (noisy.mean_diff, noisy.sd_diff, noisy.above) == (2.0, 1.0, 3)
+    assert noisy.t == pytest.approx(t) and noisy.p == pytest.approx(p_two_dof(t))  # 0.074
+    assert not noisy.beyond_noise and verdict(noisy) == 'no (p=0.07)'
+    clear = paired_comparison(CLEAR.by_seed, STUDENT.by_seed)
+    assert clear.p == pytest.approx(p_two_dof(2.5 / (0.5 / math.sqrt(3))))  # t = 8.66, p = 0.013
+    assert clear.beyond_noise and verdict(clear) == 'yes, above (p=0.013)'
+    worse = paired_comparison(WORSE.by_seed, STUDENT.by_seed)
+    assert worse.beyond_noise and worse.above == 0 and verdict(worse).startswith('yes, below')
+
+
+def test_rows_of_other_seeds_or_one_seed_are_not_judged():
+    assert paired_comparison(TEACHER.by_seed, STUDENT.by_seed) is None
+    assert verdict(None) == 'not paired (other seeds)'
+    one = paired_comparison({0: 95.0}, {0: 94.0})
+    assert one.mean_diff == 1.0 and math.isnan(one.p) and not one.beyond_noise
+    same = paired_comparison({0: 95.0, 1: 96.0}, {0: 94.0, 1: 95.0})  # d = 1, 1: sd 0
+    assert same.p == 0.0 and same.beyond_noise
+    with pytest.raises(ValueError, match='2 accuracies for seeds'):
+        DemoRow('bad', [1.0, 2.0], 0.0, '', [0, 1, 2])
+
+
+def test_table_shows_the_paired_difference_and_the_verdict_of_every_row():
+    table = format_table([TEACHER, STUDENT, NOISY, CLEAR], STUDENT).splitlines()
+    cells = {line.split(' | ')[0][2:]: line.split(' | ') for line in table[2:]}
+    assert cells['clear'][1:6] == ['96.50 ± 0.50', '+2.50 ± 0.50', 'yes, above (p=0.013)', '3/3', '0,1,2']
+    assert cells['noisy'][2:4] == ['+2.00 ± 1.00', 'no (p=0.07)']
+    assert cells['teacher'][2:4] == ['+3.50 (unpaired)', 'not paired (other seeds)']
+    assert cells['student'][2] == '(reference)'
+
+
+def _has_colour(png, rgb, tol=0.02):
+    import matplotlib.image as mpimg
+    import numpy as np
+    image = mpimg.imread(png)[..., :3]
+    return bool((np.abs(image - np.array(rgb) / 255.0).max(axis=-1) < tol).any())
+
+
+def test_picture_marks_rows_beyond_noise_green_or_red_and_others_grey(tmp_path):
+    green, red = (44, 160, 44), (214, 39, 40)  # matplotlib tab:green, tab:red
+    within = plot_table([NOISY], STUDENT, TEACHER, str(tmp_path / 'within.png'))
+    assert not _has_colour(within, green) and not _has_colour(within, red)
+    beyond = plot_table([NOISY, CLEAR, WORSE], STUDENT, TEACHER, str(tmp_path / 'beyond.png'))
+    assert _has_colour(beyond, green) and _has_colour(beyond, red)
+
+
+def test_demo_writes_table_json_and_picture_of_the_same_rows(tmp_path):
+    spec = importlib.util.spec_from_file_location('demo_tool', osp.join(ROOT, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    demo.write_report(str(tmp_path), TEACHER, STUDENT, [NOISY, CLEAR], 600.0)
+    md = (tmp_path / 'demo_table.md').read_text()
+    assert md.strip() == format_table([TEACHER, STUDENT, NOISY, CLEAR], STUDENT)
+    saved = json.loads((tmp_path / 'demo_table.json').read_text())
+    assert saved['total_s'] == 600.0
+    assert [(r['name'], r['seeds'], r['accuracies']) for r in saved['rows']][2] == ('noisy', [0, 1, 2],
+                                                                                   [95.0, 96.0, 97.0])
+    assert (tmp_path / 'demo_table.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
