@@ -85,7 +85,8 @@ def test_missing_teacher_checkpoint_names_the_path(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/train.py', KD, '--work-dir', str(tmp_path), '--cfg-options',
                            f'model.teacher_ckpt={missing}'], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0
-    assert f"checkpoint file '{missing}' does not exist" in proc.stderr
+    assert 'WeightsUnavailable' in proc.stderr  # tools/train.py's pre-flight weight check, before anything is built
+    assert f"model.teacher_ckpt = '{missing}': file not found" in proc.stderr
     assert 'Epoch(train)' not in proc.stdout + proc.stderr  # failed before training started
 
 
