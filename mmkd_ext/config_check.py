@@ -45,6 +45,7 @@ DEMO_MAKERS = {'data/demo/digits': make_digits, 'data/demo/shapes': make_shapes_
 SIZE_KEYS = ('scale', 'scales', 'img_scale', 'crop_size', 'size', 'input_size')
 SHRINK_TARGET = {'classification': 64, 'detection': 160, 'segmentation': 128}
 EVAL_IMAGES = 8
+HELD_OUT_EVERY = 2  # held-out splits on stand-in data: every 2nd training image
 _LABEL_STORES: Dict[tuple, str] = {}  # label config + check settings -> stand-in store made in this process
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -202,8 +203,7 @@ def shrink(cfg: Config, batch_size: int = 2) -> str:
     sizes = [s for key in LOADERS if key in cfg for s in _sizes_below(cfg[key])]
     sizes += [s for key in ('fkd_generation', 'label_dataset') if key in cfg for s in _sizes_below(cfg[key])]
     largest = max(sizes, default=0)
-    target = max(SHRINK_TARGET[task], _smallest_input_of_models(cfg))
-    factor = min(1.0, target / largest) if largest else 1.0
+    factor = min(1.0, SHRINK_TARGET[task] / largest) if largest and not _keeps_input_size(cfg) else 1.0
     if factor < 1.0:
         for key in list(LOADERS) + ['fkd_generation', 'label_dataset', 'proxy']:
             if key in cfg:
@@ -234,9 +234,10 @@ def _scale_model_input_shapes(node: Any, factor: float) -> None:
             _scale_model_input_shapes(v, factor)
 
 
-def _smallest_input_of_models(cfg: Config) -> int:
-    """Swin's last stage needs a map of at least one 7x7 window: 224 px at stride 32 (``pad_small_map=False``)."""
-    return 224 if 'SwinTransformer' in cfg.pretty_text else 0
+def _keeps_input_size(cfg: Config) -> bool:
+    """Swin's last stage needs a map of at least one 7x7 window at stride 32 (``pad_small_map=False``): the
+    pipelines' 224 px crops stay as they are."""
+    return 'SwinTransformer' in cfg.pretty_text
 
 
 def _data_preprocessors(model: Any) -> Iterator[dict]:
@@ -294,7 +295,7 @@ def limit_train_iterations(cfg: Config, iters: int) -> str:
         train_cfg.max_iters = iters
         train_cfg.val_interval = iters
         return f'{iters} iterations'
-    images = iters * loader.batch_size
+    images = iters * loader.batch_size * (HELD_OUT_EVERY if shorten_held_out_split(cfg) else 1)
     for leaf in iter_datasets(loader.dataset):
         leaf['indices'] = images
     limit_evaluation_images(cfg)
@@ -302,6 +303,30 @@ def limit_train_iterations(cfg: Config, iters: int) -> str:
     train_cfg.max_epochs = crops
     train_cfg.val_interval = crops
     return f'1 epoch of {iters} iterations ({images} images)' + (f', {crops} crop-epochs' if crops > 1 else '')
+
+
+def shorten_held_out_split(cfg: Config) -> bool:
+    """Hold out 1 training image in :data:`HELD_OUT_EVERY` (stand-in training sets have a handful of images):
+    ``HeldOutSubset`` datasets and AMD's selection split. Returns whether the config holds images out."""
+    found = False
+
+    def visit(node: Any) -> None:
+        nonlocal found
+        if isinstance(node, dict):
+            if str(node.get('type', '')).split('.')[-1] == 'HeldOutSubset':
+                node['every'] = HELD_OUT_EVERY
+                found = True
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+    for key in LOADERS:
+        visit(cfg.get(key))
+    if 'amd' in cfg:
+        cfg.amd['selection'] = dict(cfg.amd.get('selection') or {}, held_out_every=HELD_OUT_EVERY)
+        found = True
+    return found
 
 
 def limit_evaluation_images(cfg: Config, images: int = EVAL_IMAGES) -> None:
@@ -560,7 +585,10 @@ class ConfigCheck:
     def check_amd(self) -> None:
         with _step(self.report, 'pipeline', self.device, self.log) as rec:
             cfg = self.prepare(self.config, 'amd')
-            cfg.train_dataloader.dataset = _with_indices(cfg.train_dataloader.dataset, self.iters * 2)
+            held_out = shorten_held_out_split(cfg)
+            cfg.train_dataloader.dataset = _with_indices(cfg.train_dataloader.dataset,
+                                                         self.iters * 2 * (HELD_OUT_EVERY if held_out else 1))
+            limit_evaluation_images(cfg)
             for key in ('joint_train_cfg', 'final_train_cfg'):
                 if key in cfg.amd:
                     _one_short_schedule(cfg.amd[key], self.iters)
