@@ -10,7 +10,11 @@ import importlib.util
 
 import mmengine.config.utils
 import pytest
+import torch
+from conftest import config_path
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
 from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.registry import MODELS
 
@@ -83,3 +87,61 @@ def test_zoo_config_loads_and_builds(rel_path):
     model = build(cfg.model, cfg.default_scope)
     assert isinstance(model, BaseAlgorithm)
     assert sum(p.numel() for p in model.architecture.parameters()) > 0
+
+
+DKD_BASELINE = config_path('kd', 'dkd_resnet32x4_resnet8x4_1xb64-240e_cifar100.py')
+VRM = config_path('vrm', 'vrm_resnet32x4_resnet8x4_1xb64-240e_cifar100.py')
+DKD_ZOO = 'mmcls/dkd/dkd_resnet34_resnet18_8xb32_in1k.py'
+
+
+def test_dkd_baseline_is_mmrazors_dkd_distiller_with_the_cifar100_hyper_parameters():
+    ours = Config.fromfile(DKD_BASELINE).model.distiller.to_dict()
+    mmrazor_dkd = zoo.load_zoo_config(DKD_ZOO).model.distiller.to_dict()
+    mmrazor_dkd['distill_losses']['loss_dkd'].update(tau=4, alpha=1, beta=8, reduction='batchmean')
+    assert ours == mmrazor_dkd
+
+
+def test_dkd_baseline_shares_data_teacher_and_schedule_with_vrm():
+    dkd, vrm = Config.fromfile(DKD_BASELINE), Config.fromfile(VRM)
+    for key in ('architecture', 'teacher', 'teacher_ckpt'):
+        assert dkd.model[key] == vrm.model[key], key
+    for key in ('val_dataloader', 'optim_wrapper', 'param_scheduler', 'train_cfg', 'val_cfg', 'randomness'):
+        assert dkd.get(key) == vrm.get(key), key
+    vrm_pipeline = [t for t in vrm.train_dataloader.dataset.pipeline if t.type != 'VRMVirtualView']
+    assert dkd.train_dataloader.dataset.pipeline == vrm_pipeline  # VRM adds only its virtual view
+    assert {**dkd.train_dataloader.dataset, 'pipeline': None} == {**vrm.train_dataloader.dataset, 'pipeline': None}
+
+
+def dkd_reference(logits_s, logits_t, labels, tau, alpha, beta):
+    """DKD (Zhao et al., CVPR 2022): (alpha * TCKD + beta * NCKD) * tau^2, KL summed over classes, batch mean."""
+    p_s, p_t = (torch.softmax(z / tau, dim=1) for z in (logits_s, logits_t))
+    target = torch.nn.functional.one_hot(labels, logits_s.shape[1]).bool()
+    b_s = torch.stack([p_s[target], 1 - p_s[target]], dim=1)
+    b_t = torch.stack([p_t[target], 1 - p_t[target]], dim=1)
+    tckd = (b_t * (b_t.log() - b_s.log())).sum(1).mean()
+    q_s = torch.softmax(logits_s[~target].view(len(labels), -1) / tau, dim=1)
+    q_t = torch.softmax(logits_t[~target].view(len(labels), -1) / tau, dim=1)
+    nckd = (q_t * (q_t.log() - q_s.log())).sum(1).mean()
+    return (alpha * tckd + beta * nckd) * tau**2
+
+
+def test_dkd_baseline_builds_on_mmpretrain_and_feeds_the_labels_to_dkd():
+    torch.manual_seed(0)
+    cfg = Config.fromfile(DKD_BASELINE)
+    cfg.model.teacher_ckpt = None
+    model = build(cfg.model, cfg.default_scope)
+    model.eval()  # BN on its running statistics: the reference forwards below see the same logits
+    with torch.no_grad():  # logits of O(1) spread: at random init they are ~1e-2 and the KL drowns in rounding
+        model.architecture.head.fc.weight.mul_(300)
+        model.teacher.head.fc.weight.mul_(500)
+    labels = torch.tensor([3, 97])
+    data = model.data_preprocessor(dict(
+        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8) for _ in labels],
+        data_samples=[DataSample().set_gt_label(int(y)) for y in labels]))
+    losses = model.loss(data['inputs'], data['data_samples'])
+    with torch.no_grad():
+        logits_s = model.architecture(data['inputs'], mode='tensor')
+        logits_t = model.teacher(data['inputs'], mode='tensor')
+    assert logits_s.std() > 0.5 and logits_t.std() > 0.5
+    expected = dkd_reference(logits_s, logits_t, labels, tau=4, alpha=1, beta=8)
+    assert torch.allclose(losses['distill.loss_dkd'], expected, rtol=1e-4)
