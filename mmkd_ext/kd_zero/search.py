@@ -576,7 +576,7 @@ def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: b
         mode: override ``search.mode`` ('evolution' or 'random' for Rand-KD).
         resume: continue a search found in ``work_dir``.
         max_generations: stop after this many generations in this call.
-        progress: show a progress bar.
+        progress: print one progress line per generation (rank 0).
 
     Returns:
         dict with the best record, the rejection savings and the output paths.
