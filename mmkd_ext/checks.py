@@ -200,3 +200,33 @@ def _student_best(hook_cls: type) -> None:
 
     _save_best_checkpoint._mmkd_checked = True
     hook_cls._save_best_checkpoint = _save_best_checkpoint
+
+
+class TooFewClassesError(IndexError):
+    """A student classification head has fewer outputs than the training labels have classes."""
+
+
+def check_head_classes(model: nn.Module, dataset) -> None:
+    """Raise :class:`TooFewClassesError` before training when a student head cannot hold every label.
+
+    Without it, cross-entropy fails deep in the first step with ``IndexError: Target 9 is out of bounds``.
+    Heads under ``teacher`` are not checked (the teacher is not trained on the labels).
+
+    Args:
+        model: the (unwrapped) model or distillation algorithm.
+        dataset: the training dataset; its ``metainfo['classes']`` gives the label set (skipped if absent).
+    """
+    from mmpretrain.models.heads import ClsHead
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    if not classes:
+        return
+    for name, module in model.named_modules():
+        if name.split('.')[0] == 'teacher' or not isinstance(module, ClsHead):
+            continue
+        num = getattr(module, 'num_classes', None)
+        if num is not None and num < len(classes):
+            raise TooFewClassesError(
+                f'student head {name!r} ({type(module).__name__}) has num_classes={num} but the training labels '
+                f'have {len(classes)} classes ({type(dataset).__name__}: {list(classes)[:5]}...); set '
+                f'num_classes={len(classes)} in that head (cross-entropy would fail at the first step with '
+                f'"IndexError: Target {len(classes) - 1} is out of bounds")')

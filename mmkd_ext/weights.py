@@ -200,7 +200,8 @@ def _strict_runner_load(runner_cls: type) -> None:
         revise_keys = [(r'^module.', '')] if revise_keys is None else revise_keys
         if strict or not self.cfg.get('load_from_strict', True):
             return original(self, filename, map_location, strict, revise_keys)
-        model = self.model.module if hasattr(self.model, 'module') else self.model
+        from mmengine.model import is_model_wrapper
+        model = self.model.module if is_model_wrapper(self.model) else self.model
         check = _KeyCheckHook(model, filename, revise_keys)
         self._hooks.append(check)
         try:

@@ -63,3 +63,15 @@ def test_options_the_runner_reads_or_nested_keys_are_accepted():
     cfg = Config.fromfile('configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')
     check_cfg_options(cfg, {'default_scope': 'mmpretrain', 'train_dataloader.dataset.store_dir': '/x',
                             'work_dir': 'work_dirs/fkd_resnet20_resnet8x0.5_1xb32-30e_digits'})
+
+
+def test_a_student_head_with_fewer_classes_than_the_labels_is_an_error_before_training(tmp_path, digits_root):
+    from mmkd_ext.checks import TooFewClassesError
+    from tools.train import main
+    config = 'configs/kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'
+    with pytest.raises(IndexError) as err:  # the type PyTorch's cross-entropy raises
+        main([config, '--work-dir', str(tmp_path), '--cfg-options', 'model.teacher_ckpt=None',
+              'model.architecture.head.num_classes=5', 'model.teacher.head.num_classes=5'])
+    assert isinstance(err.value, TooFewClassesError)
+    assert "student head 'architecture.head'" in str(err.value) and 'num_classes=10' in str(err.value)
+    assert not (tmp_path / 'epoch_1.pth').exists()

@@ -14,6 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.runner import Runner  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
+from mmkd_ext.checks import check_head_classes  # noqa: E402
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
 from mmkd_ext.launch import add_common_args, enable_amp, load_config  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
@@ -47,6 +48,8 @@ def main(argv=None):
     check_dataset_roots(cfg)
     check_weights_available(cfg)  # offline: a missing or to-be-downloaded weight is an error before building
     runner = Runner.from_cfg(cfg)
+    model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+    check_head_classes(model, runner.train_dataloader.dataset)
     runner.train()
     return runner
 

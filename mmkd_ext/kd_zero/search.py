@@ -41,6 +41,8 @@ from .proxy import EvalResult
 
 Evaluator = Callable[[Genome], EvalResult]
 STATE_FILE = 'search_state.json'
+# [R] default bound on trained candidates, as a multiple of the budget (population + iterations)
+MAX_CANDIDATES_FACTOR = 5
 # settings a resumed search may change: the budget and its bounds
 RESUMABLE_SETTINGS = ('iterations', 'max_consecutive_rejections', 'max_consecutive_failures', 'max_candidates')
 
@@ -388,7 +390,7 @@ class DistillerSearch:
         records, cfg = self.state['records'], self.cfg
         trailing = list(itertools.takewhile(lambda r: r['result']['status'] != 'ok', reversed(records)))
         failed = list(itertools.takewhile(lambda r: r['result']['status'] == 'failed', trailing))
-        limit = cfg.max_candidates or 5 * (cfg.population_size + cfg.iterations)
+        limit = cfg.max_candidates or MAX_CANDIDATES_FACTOR * (cfg.population_size + cfg.iterations)
         if len(failed) >= cfg.max_consecutive_failures:
             raise SearchStalled(
                 f'the last {len(failed)} KD-Zero candidates all failed with an exception '
@@ -576,7 +578,7 @@ def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: b
         mode: override ``search.mode`` ('evolution' or 'random' for Rand-KD).
         resume: continue a search found in ``work_dir``.
         max_generations: stop after this many generations in this call.
-        progress: show a progress bar.
+        progress: print one progress line per generation (rank 0).
 
     Returns:
         dict with the best record, the rejection savings and the output paths.
