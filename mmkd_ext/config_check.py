@@ -219,7 +219,8 @@ def shrink(cfg: Config, batch_size: int = 2) -> str:
 
 
 def _scale_model_input_shapes(node: Any, factor: float) -> None:
-    """Algorithm-level input sizes: ``input_size=(H, W)`` (ACMKD) and ``input_shape=(C, H, W)`` (AMD's FLOP count)."""
+    """Model-level input sizes: ``input_size=(H, W)`` (ACMKD), ``input_shape=(C, H, W)`` (AMD's FLOP count) and the
+    window of mmseg's sliding-window inference (``test_cfg=dict(mode='slide', crop_size, stride)``)."""
     if isinstance(node, dict):
         for key in list(node.keys()):
             value = node[key]
@@ -227,6 +228,8 @@ def _scale_model_input_shapes(node: Any, factor: float) -> None:
                 node[key] = _scaled(value, factor)
             elif key == 'input_shape' and isinstance(value, (list, tuple)) and len(value) == 3:
                 node[key] = (value[0], *_scaled(tuple(value[1:]), factor))
+            elif key in ('crop_size', 'stride') and node.get('mode') == 'slide':  # mmseg sliding-window inference
+                node[key] = _scaled(value, factor)
             else:
                 _scale_model_input_shapes(value, factor)
     elif isinstance(node, (list, tuple)):

@@ -4,6 +4,9 @@
 _base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']  # brings ImageNet data, schedule and runtime
 default_scope = 'mmrazor'
 custom_imports = dict(imports=['mmkd_ext'], allow_failed_imports=False)
+# the base's top-level data_preprocessor has no type (mmpretrain's ImageClassifier fills it in); the Runner would hand
+# it to the algorithm, which uses the student's (the same ImageNet ClsDataPreprocessor) when given none
+data_preprocessor = None
 model = dict(
     _scope_='mmrazor',
     _delete_=True,

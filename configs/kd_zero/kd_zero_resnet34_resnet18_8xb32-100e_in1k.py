@@ -14,6 +14,9 @@ kd_zero_sources = dict(
 kd_zero_align_always = True  # [P] 1x1 conv (+ BN [R]) on the student feature
 kd_zero_genome = dict(knowledge='feature', t1='no', t2='no', t3='softmax_HW', distance='kl', weight=0.01,
                       calibration='no', tau=4.0)
+# the base's top-level data_preprocessor has no type (mmpretrain's ImageClassifier fills it in); the Runner would hand
+# it to the algorithm, which uses the student's (the same ImageNet ClsDataPreprocessor) when given none
+data_preprocessor = None
 model = dict(
     _scope_='mmrazor',
     type='SingleTeacherDistill',

@@ -17,6 +17,9 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# the base's top-level data_preprocessor has no type (mmpretrain's ImageClassifier fills it in); the Runner would hand
+# it to the algorithm, which uses the student's (the same ImageNet ClsDataPreprocessor) when given none
+data_preprocessor = None
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
