@@ -96,9 +96,10 @@ def _rewrite_strings(node: Any, mapping: Dict[str, str]) -> Any:
 
 
 def _data_roots_used(cfg: Config) -> List[str]:
+    """The real and demo dataset roots named in ``cfg`` (as a whole string or a path prefix)."""
+    import re
     text = cfg.pretty_text
-    roots = [r for r in list(standin_roots()) + list(DEMO_MAKERS) if f"'{r}" in text or f'"{r}' in text]
-    return roots
+    return [r for r in list(standin_roots()) + list(DEMO_MAKERS) if re.search(f'[\'"]{re.escape(r)}[/\'"]', text)]
 
 
 def point_at_standin_data(cfg: Config, base: str = STANDIN_BASE) -> List[str]:
@@ -126,8 +127,8 @@ def _swap_checksummed_datasets(cfg: Config) -> None:
     """CIFAR-100 verifies the md5 of the published files: read stand-ins with ``CIFAR100StandIn`` (README says so)."""
     def visit(d):
         if isinstance(d, dict):
-            if str(d.get('type', '')).split('.')[-1] == 'CIFAR100':
-                d['type'] = 'CIFAR100StandIn'
+            if str(d.get('type', '')).split('.')[-1] in ('CIFAR100', 'CIFAR10'):
+                d['type'] = str(d['type']).split('.')[-1] + 'StandIn'
             for v in d.values():
                 visit(v)
         elif isinstance(d, (list, tuple)):
@@ -407,12 +408,13 @@ class ConfigCheck:
         standin_base: root of the stand-in datasets.
         cfg_options: extra ``--cfg-options`` applied after loading.
         log: where the step lines go.
+        train_only: stop a training config's check after the train step (build + N iterations).
     """
 
     def __init__(self, config: str, work_dir: str, device: str = 'cpu', iters: int = 2, shrink_inputs: bool = False,
                  standin_base: str = STANDIN_BASE, cfg_options: Optional[dict] = None,
-                 log: Callable[[str], None] = print):
-        self.config = osp.abspath(config)
+                 log: Callable[[str], None] = print, train_only: bool = False):
+        self.config = config if '::' in config else osp.abspath(config)
         self.work_dir = osp.abspath(work_dir)
         self.device = device
         self.iters = iters
@@ -420,6 +422,7 @@ class ConfigCheck:
         self.standin_base = standin_base
         self.cfg_options = cfg_options or {}
         self.log = log
+        self.train_only = train_only
         self.report = CheckReport(config)
 
     # ---- preparation shared by every kind of job
@@ -440,7 +443,7 @@ class ConfigCheck:
         cfg.launcher = 'none'
         if self.device == 'cpu':
             cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-        self.log(f'[check] prepared {osp.relpath(path, ROOT) if path.startswith(ROOT) else path}: '
+        self.log(f'[check] prepared {_shown(path)}: '
                  + '; '.join(notes))
         return cfg
 
@@ -465,7 +468,7 @@ class ConfigCheck:
         self.fresh_work_dir()
         cfg = Config.fromfile(self.config)
         kind = kind_of(cfg)
-        self.log(f'[check] {osp.relpath(self.config, ROOT)}: {kind} job, device {self.device}, '
+        self.log(f'[check] {_shown(self.config)}: {kind} job, device {self.device}, '
                  f'{self.iters} iterations{", shrunk" if self.shrink_inputs else ""}')
         getattr(self, f'check_{kind}')()
         for line in self.report.replaced_weights:
@@ -495,6 +498,8 @@ class ConfigCheck:
         with _step(self.report, 'train', self.device, self.log) as rec:
             runner.train()
             rec.note = f'{runner.iter} iterations'
+        if self.train_only:
+            return ''
         with _step(self.report, 'val', self.device, self.log) as rec:
             rec.note = _metrics_note(runner.val(), runner)
         with _step(self.report, 'checkpoint', self.device, self.log) as rec:
@@ -608,6 +613,10 @@ class ConfigCheck:
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
+def _shown(path: str) -> str:
+    return osp.relpath(path, ROOT) if path.startswith(ROOT) else path
+
+
 def _metrics_note(metrics: Optional[dict], runner=None) -> str:
     """The first few metrics (MMRazor's distillation val loops return None: read them from the message hub)."""
     if metrics is None and runner is not None:
@@ -745,7 +754,7 @@ def render_times_table(path: str = TIMES_FILE) -> str:
 
 def check_config(config: str, work_dir: Optional[str] = None, **kwargs) -> CheckReport:
     """Run :class:`ConfigCheck` on ``config`` (``work_dir`` default: ``work_dirs/check/<config name>``)."""
-    name = osp.splitext(osp.basename(config))[0]
+    name = osp.splitext(osp.basename(config.split('::')[-1]))[0]
     work_dir = work_dir or osp.join('work_dirs', 'check', name)
     return ConfigCheck(config, work_dir, **kwargs).run()
 

@@ -3,9 +3,11 @@
 A handful of images per split, generated on demand and deterministic, so that every shipped config can be run end
 to end (``tools/misc/check_config.py``) by the real dataset classes and metrics without the real datasets:
 
-* CIFAR-100: ``cifar-100-python/{train,test,meta}`` pickles (the python version), read by mmpretrain ``CIFAR100``.
+* CIFAR-100 / CIFAR-10: ``cifar-100-python/{train,test,meta}`` / ``cifar-10-batches-py/...`` pickles (the python
+  version), read by mmpretrain ``CIFAR100`` / ``CIFAR10`` (MMRazor's own CIFAR-10 configs).
   The real class verifies the files' md5 sums against the published archive, which stand-in files cannot match;
-  :class:`CIFAR100StandIn` (registered in mmpretrain's DATASETS) is the same class with the md5 sums switched off,
+  ``CIFAR100StandIn`` / ``CIFAR10StandIn`` (registered in mmpretrain's DATASETS) are the same classes with the md5
+  sums switched off,
   and it is the only dataset type the config check swaps. Nothing else about the data is faked.
 * ImageNet: ``train/<wnid>/*.JPEG``, ``val/*.JPEG``, ``meta/{train,val}.txt`` (mmpretrain ``ImageNet``),
   real-sized JPEGs (500x375, quality 90).
@@ -62,6 +64,20 @@ def _noise_image(rng: np.random.Generator, height: int, width: int) -> np.ndarra
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _write_cifar(folder: str, splits: Dict[str, int], num_classes: int, label_key: str, rng) -> None:
+    """CIFAR python-version pickles: ``data`` (N, 3072) uint8 rows (R, G, B planes) and ``label_key`` labels."""
+    os.makedirs(folder)
+    for split, count in splits.items():
+        images = np.stack([_noise_image(rng, 32, 32) for _ in range(count)])  # (N, 32, 32, 3)
+        labels = rng.integers(0, num_classes, size=count)
+        entry = {'filenames': [f'standin_{split}_{i}.png' for i in range(count)],
+                 'data': images.transpose(0, 3, 1, 2).reshape(count, -1), label_key: labels.tolist()}
+        if label_key == 'fine_labels':
+            entry['coarse_labels'] = (labels // 5).tolist()
+        with open(osp.join(folder, split), 'wb') as f:
+            pickle.dump(entry, f)
+
+
 def make_cifar100_standin(root: str, num_train: int = 16, num_test: int = 8, seed: int = 0,
                           force: bool = False) -> str:
     """Write ``<root>/cifar-100-python/{train,test,meta}`` in the python-pickle format of CIFAR-100.
@@ -79,21 +95,38 @@ def make_cifar100_standin(root: str, num_train: int = 16, num_test: int = 8, see
     if not _fresh(root, force):
         return root
     folder = osp.join(root, 'cifar-100-python')
-    os.makedirs(folder)
-    rng = np.random.default_rng(seed)
-    for split, count in (('train', num_train), ('test', num_test)):
-        images = np.stack([_noise_image(rng, 32, 32) for _ in range(count)])  # (N, 32, 32, 3)
-        fine = rng.integers(0, CIFAR100_CLASSES, size=count)
-        entry = {'filenames': [f'standin_{split}_{i}.png' for i in range(count)],
-                 'data': images.transpose(0, 3, 1, 2).reshape(count, -1),  # CIFAR rows: R plane, G plane, B plane
-                 'fine_labels': fine.tolist(), 'coarse_labels': (fine // 5).tolist()}
-        with open(osp.join(folder, split), 'wb') as f:
-            pickle.dump(entry, f)
+    _write_cifar(folder, {'train': num_train, 'test': num_test}, CIFAR100_CLASSES, 'fine_labels',
+                 np.random.default_rng(seed))
     meta = {'fine_label_names': [f'class_{i:03d}' for i in range(CIFAR100_CLASSES)],
             'coarse_label_names': [f'superclass_{i:02d}' for i in range(20)]}
     with open(osp.join(folder, 'meta'), 'wb') as f:
         pickle.dump(meta, f)
     return _finish(root, f'cifar100 stand-in seed={seed} train={num_train} test={num_test}')
+
+
+def make_cifar10_standin(root: str, num_per_batch: int = 4, num_test: int = 8, seed: int = 0,
+                         force: bool = False) -> str:
+    """Write ``<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` (CIFAR-10, python version).
+
+    Args:
+        root: the dataset root.
+        num_per_batch: images in each of the 5 training batches.
+        num_test: test images.
+        seed: generator seed.
+        force: rewrite even if complete.
+
+    Returns:
+        ``root``.
+    """
+    if not _fresh(root, force):
+        return root
+    folder = osp.join(root, 'cifar-10-batches-py')
+    splits = {f'data_batch_{i}': num_per_batch for i in range(1, 6)}
+    splits['test_batch'] = num_test
+    _write_cifar(folder, splits, 10, 'labels', np.random.default_rng(seed))
+    with open(osp.join(folder, 'batches.meta'), 'wb') as f:
+        pickle.dump({'label_names': [f'class_{i}' for i in range(10)], 'num_cases_per_batch': num_per_batch}, f)
+    return _finish(root, f'cifar10 stand-in seed={seed} train={5 * num_per_batch} test={num_test}')
 
 
 def make_imagenet_standin(root: str, num_train: int = 16, num_val: int = 8, width: int = 500, height: int = 375,
@@ -234,29 +267,31 @@ def make_cityscapes_standin(root: str, num_train: int = 8, num_val: int = 4, hei
 
 
 def register_standin_datasets() -> None:
-    """Register :class:`CIFAR100StandIn` in mmpretrain's DATASETS (idempotent)."""
-    from mmpretrain.datasets import CIFAR100
+    """Register :class:`CIFAR10StandIn` / ``CIFAR100StandIn`` in mmpretrain's DATASETS (idempotent)."""
+    from mmpretrain.datasets import CIFAR10, CIFAR100
     from mmpretrain.registry import DATASETS
 
-    if DATASETS.get('CIFAR100StandIn') is not None:
-        return
+    for real in (CIFAR10, CIFAR100):
+        name = f'{real.__name__}StandIn'
+        if DATASETS.get(name) is None:
+            DATASETS.register_module(name=name, module=_without_md5(real, name))
 
-    @DATASETS.register_module()
-    class CIFAR100StandIn(CIFAR100):
-        """mmpretrain's ``CIFAR100`` without the md5 check of the published archive (stand-in files only)."""
 
-        train_list = [['train', None]]
-        test_list = [['test', None]]
-        meta = {'filename': 'meta', 'key': 'fine_label_names', 'md5': None}
-
-        def __init__(self, *args, **kwargs):
-            kwargs['download'] = False  # a stand-in is never downloaded
-            super().__init__(*args, **kwargs)
+def _without_md5(real: type, name: str) -> type:
+    """``real`` (mmpretrain's CIFAR10 / CIFAR100) with the published archive's md5 sums switched off."""
+    def __init__(self, *args, **kwargs):
+        kwargs['download'] = False  # a stand-in is never downloaded
+        real.__init__(self, *args, **kwargs)
+    attrs = dict(train_list=[[f, None] for f, _ in real.train_list], test_list=[[f, None] for f, _ in real.test_list],
+                 meta=dict(real.meta, md5=None), __init__=__init__,
+                 __doc__=f"mmpretrain's ``{real.__name__}`` without the md5 check of the published archive.")
+    return type(name, (real, ), attrs)
 
 
 # real dataset root of the configs -> generator of its stand-in
 STANDIN_MAKERS: Dict[str, Callable[..., str]] = {
     'data/cifar100': make_cifar100_standin,
+    'data/cifar10': make_cifar10_standin,
     'data/imagenet': make_imagenet_standin,
     'data/coco': make_coco_standin,
     'data/cityscapes': make_cityscapes_standin,
