@@ -96,3 +96,8 @@ def test_without_a_gpu_the_check_exits_saying_so(capsys):
                          env={**os.environ, 'PYTHON': sys.executable}, timeout=120)
     assert out.returncode == 3
     assert 'no CUDA device is visible' in out.stderr and 'skipped: every check' in out.stderr
+
+
+def test_ops_check_compares_the_stand_ins_with_mmcv_on_cpu_without_a_gpu(capsys):
+    gc.ops_check()  # raises when a stand-in differs from mmcv's CPU kernels
+    assert 'mmcv ops on cpu equal the CPU results' in capsys.readouterr().out

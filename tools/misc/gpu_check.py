@@ -275,36 +275,46 @@ def gpu_skip_reason(cuda_available: bool, torch_version: str, torch_cuda: Option
 
 
 def ops_check() -> None:
-    """mmcv's nms / batched_nms / RoIAlign / sigmoid focal loss on CUDA tensors equal the CPU results (the path this
-    machine uses: mmcv's CUDA kernels or the torchvision stand-ins), forward and backward."""
+    """mmcv's nms / batched_nms / RoIAlign / sigmoid focal loss on CUDA tensors equal the CPU results, forward and
+    backward, on the path this machine uses (mmcv's CUDA kernels or the torchvision stand-ins). Without a GPU the
+    stand-ins run on CPU tensors instead (``force_fallback``), so the check itself is exercised anywhere."""
+    import contextlib
+
     import torch
     from mmcv.ops import batched_nms, nms, roi_align, sigmoid_focal_loss
 
     import mmkd_ext  # noqa: F401  (the compatibility layer)
     from mmkd_ext.compat.mmcv_ops import force_fallback, ops_path
-    print('detection ops path:', ops_path())
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    on_device = contextlib.nullcontext if device == 'cuda' else force_fallback
+    print('detection ops path:', ops_path() if device == 'cuda' else 'torchvision stand-ins on CPU (no GPU)')
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(200, 2, generator=g) * 100
     boxes = torch.cat([xy, xy + torch.rand(200, 2, generator=g) * 40 + 1], 1)
     scores, idxs = torch.rand(200, generator=g), torch.randint(0, 5, (200,), generator=g)
-    assert torch.equal(nms(boxes.cuda(), scores.cuda(), 0.5)[1].cpu(), nms(boxes, scores, 0.5)[1])
-    assert torch.equal(batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), dict(iou_threshold=0.5))[1].cpu(),
-                       batched_nms(boxes, scores, idxs, dict(iou_threshold=0.5))[1])
+    with on_device():
+        keep = nms(boxes.to(device), scores.to(device), 0.5)[1].cpu()
+        batched = batched_nms(boxes.to(device), scores.to(device), idxs.to(device), dict(iou_threshold=0.5))[1].cpu()
+    assert torch.equal(keep, nms(boxes, scores, 0.5)[1])
+    assert torch.equal(batched, batched_nms(boxes, scores, idxs, dict(iou_threshold=0.5))[1])
     feats = torch.randn(2, 8, 32, 32, generator=g)
     rois = torch.cat([torch.randint(0, 2, (50, 1), generator=g).float(), boxes[:50] / 4], 1)
     for aligned in (True, False):
         outs = []
-        for device in ('cpu', 'cuda'):
-            x = feats.to(device).requires_grad_()
-            y = roi_align(x, rois.to(device), (7, 7), 0.25, 0, 'avg', aligned)
-            y.sum().backward()
+        for dev, context in (('cpu', contextlib.nullcontext), (device, on_device)):
+            x = feats.to(dev).requires_grad_()
+            with context():
+                y = roi_align(x, rois.to(dev), (7, 7), 0.25, 0, 'avg', aligned)
+                y.sum().backward()
             outs.append((y.detach().cpu(), x.grad.cpu()))
         torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-4)
     logits, target = torch.randn(64, 5, generator=g), torch.randint(0, 6, (64,), generator=g)
     with force_fallback():  # mmcv has no CPU focal-loss kernel: the torch formula is the reference
         ref = sigmoid_focal_loss(logits, target, 2.0, 0.25, None, 'mean')
-    torch.testing.assert_close(sigmoid_focal_loss(logits.cuda(), target.cuda(), 2.0, 0.25, None, 'mean').cpu(), ref)
-    print('mmcv ops on CUDA equal the CPU results')
+    with on_device():
+        loss = sigmoid_focal_loss(logits.to(device), target.to(device), 2.0, 0.25, None, 'mean').cpu()
+    torch.testing.assert_close(loss, ref)
+    print(f'mmcv ops on {device} equal the CPU results')
 
 
 def probe() -> int:
