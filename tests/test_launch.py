@@ -125,3 +125,11 @@ def test_launcher_slurm_joins_srun_tasks_into_one_gloo_group_on_cpu(tmp_path):
     assert len(lines) == 2 and lines[0] == lines[1]
     assert lines[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
                             work_dir=str(tmp_path / 'w'))
+
+
+def test_torchrun_variables_are_checked_and_a_missing_local_rank_is_left_to_local_rank_argument():
+    env = dict(RANK='1', WORLD_SIZE='2', MASTER_ADDR='h', MASTER_PORT='1')
+    assert export_torch_env('pytorch', dict(env)) == env  # legacy launch: --local_rank fills LOCAL_RANK later
+    assert export_torch_env('pytorch', {**env, 'LOCAL_RANK': '1'})['LOCAL_RANK'] == '1'
+    with pytest.raises(LauncherEnvironmentError, match='MASTER_ADDR, MASTER_PORT.*torchrun'):
+        export_torch_env('pytorch', dict(RANK='0', WORLD_SIZE='1'))
