@@ -101,3 +101,15 @@ def test_without_a_gpu_the_check_exits_saying_so(capsys):
 def test_ops_check_compares_the_stand_ins_with_mmcv_on_cpu_without_a_gpu(capsys):
     gc.ops_check()  # raises when a stand-in differs from mmcv's CPU kernels
     assert 'mmcv ops on cpu equal the CPU results' in capsys.readouterr().out
+
+
+def test_checks_that_would_overrun_the_budget_are_skipped_saying_so():
+    now = [0.0]
+
+    def run_one(check):  # each check takes 100 s
+        now[0] += 100
+        return gc.Row(check.name, 'ok', seconds=100)
+    checks = [gc.Check(f'c{i}', []) for i in range(4)]
+    rows = gc.run_checks(checks, 250, run_one, clock=lambda: now[0])
+    assert [r.status for r in rows] == ['ok', 'ok', 'skipped', 'skipped']  # the third would end at 300 s
+    assert rows[2].note == 'time budget of 250 s spent'
