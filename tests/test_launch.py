@@ -81,8 +81,9 @@ def test_mpi_and_none_launchers():
 def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
     for key, value in {**SLURM, 'MASTER_ADDR': '127.0.0.1'}.items():
         monkeypatch.setenv(key, value)
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
-        monkeypatch.delenv(key, raising=False)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):  # restored afterwards: the code sets them
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     info = setup_launcher('slurm')
     assert (info.rank, info.world_size, info.local_rank, info.device) == (5, 8, 1, torch.device('cpu'))
     assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')

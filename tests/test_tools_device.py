@@ -26,8 +26,9 @@ def two_gpus(monkeypatch):
 
 def slurm_task(monkeypatch, local_rank):
     """The environment of srun task 0 of 1 with SLURM_LOCALID=local_rank (no torchrun variables)."""
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
-        monkeypatch.delenv(key, raising=False)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):  # restored after the test: the code under test sets them
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     for key, value in dict(SLURM_PROCID='0', SLURM_NTASKS='1', SLURM_LOCALID=str(local_rank), SLURM_NODELIST='n1',
                            MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29900 + os.getpid() % 90)).items():
         monkeypatch.setenv(key, value)
