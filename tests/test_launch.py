@@ -1,6 +1,7 @@
 """One device per local rank, and torch's rank variables from torchrun / srun / mpirun (mmkd_ext/launch.py)."""
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -89,6 +90,13 @@ def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
     assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (other test processes share this machine)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def srun_on_path(tmp_path):
     """A PATH whose ``srun`` is tests/fake_srun.sh (starts the tasks locally with SLURM_* set)."""
     bin_dir = tmp_path / 'bin'
@@ -116,12 +124,12 @@ def test_launcher_slurm_joins_srun_tasks_into_one_gloo_group_on_cpu(tmp_path):
     config.write_text('work_dir = "unused"\n')
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK')}
     env.update(PATH=srun_on_path(tmp_path), FAKE_SRUN_LOG=str(tmp_path / 'srun.txt'), GPUS='2', GPUS_PER_NODE='2',
-               PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29600 + os.getpid() % 300),
+               PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
                PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1')
     out = subprocess.run(['bash', 'tools/slurm_run.sh', 'cpu', 'job', 'tests/slurm_worker.py', str(config),
                           '--work-dir', str(tmp_path / 'w')], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{')]
     assert len(lines) == 2 and lines[0] == lines[1]
     assert lines[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,

@@ -3,7 +3,6 @@
 The tools' heavy work is replaced by a recorder: what is checked is the launcher/device lines of each tool, on a
 machine that pretends to have 2 GPUs (torch.cuda.set_device recorded instead of called).
 """
-import os
 import os.path as osp
 import runpy
 import sys
@@ -12,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import ROOT, config_path
+from test_launch import free_port
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def slurm_task(monkeypatch, local_rank):
         monkeypatch.setenv(key, '')
         monkeypatch.delenv(key)
     for key, value in dict(SLURM_PROCID='0', SLURM_NTASKS='1', SLURM_LOCALID=str(local_rank), SLURM_NODELIST='n1',
-                           MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29900 + os.getpid() % 90)).items():
+                           MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port())).items():
         monkeypatch.setenv(key, value)
 
 
