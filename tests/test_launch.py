@@ -125,14 +125,14 @@ def test_launcher_slurm_joins_srun_tasks_into_one_gloo_group_on_cpu(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK')}
     env.update(PATH=srun_on_path(tmp_path), FAKE_SRUN_LOG=str(tmp_path / 'srun.txt'), GPUS='2', GPUS_PER_NODE='2',
                PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
-               PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1')
+               PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1', RESULT_DIR=str(tmp_path))
     out = subprocess.run(['bash', 'tools/slurm_run.sh', 'cpu', 'job', 'tests/slurm_worker.py', str(config),
                           '--work-dir', str(tmp_path / 'w')], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=240)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{')]
-    assert len(lines) == 2 and lines[0] == lines[1]
-    assert lines[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
+    seen = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
+    assert seen[0] == seen[1]
+    assert seen[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
                             work_dir=str(tmp_path / 'w'))
 
 
