@@ -82,9 +82,8 @@ def setup_launcher(launcher: str) -> LaunchInfo:
         The process's :class:`LaunchInfo`.
     """
     env = export_torch_env(launcher)
-    local_rank = int(env.get('LOCAL_RANK', os.environ.get('LOCAL_RANK', 0)))
-    device = select_device(local_rank)
-    return LaunchInfo(int(env.get('RANK', 0)), int(env.get('WORLD_SIZE', 1)), local_rank, device)
+    local_rank = int(os.environ.get('LOCAL_RANK', 0))
+    return LaunchInfo(int(env.get('RANK', 0)), int(env.get('WORLD_SIZE', 1)), local_rank, select_device(local_rank))
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

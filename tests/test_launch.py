@@ -1,6 +1,7 @@
 """One device per local rank, and torch's rank variables from torchrun / srun / mpirun (mmkd_ext/launch.py)."""
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -81,11 +82,19 @@ def test_mpi_and_none_launchers():
 def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
     for key, value in {**SLURM, 'MASTER_ADDR': '127.0.0.1'}.items():
         monkeypatch.setenv(key, value)
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
-        monkeypatch.delenv(key, raising=False)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):  # restored afterwards: the code sets them
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     info = setup_launcher('slurm')
     assert (info.rank, info.world_size, info.local_rank, info.device) == (5, 8, 1, torch.device('cpu'))
     assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (other test processes share this machine)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def srun_on_path(tmp_path):
@@ -115,13 +124,21 @@ def test_launcher_slurm_joins_srun_tasks_into_one_gloo_group_on_cpu(tmp_path):
     config.write_text('work_dir = "unused"\n')
     env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK')}
     env.update(PATH=srun_on_path(tmp_path), FAKE_SRUN_LOG=str(tmp_path / 'srun.txt'), GPUS='2', GPUS_PER_NODE='2',
-               PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29600 + os.getpid() % 300),
-               PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1')
+               PYTHON=sys.executable, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
+               PYTHONPATH=os.path.join(ROOT, 'tests'), OMP_NUM_THREADS='1', RESULT_DIR=str(tmp_path))
     out = subprocess.run(['bash', 'tools/slurm_run.sh', 'cpu', 'job', 'tests/slurm_worker.py', str(config),
                           '--work-dir', str(tmp_path / 'w')], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{')]
-    assert len(lines) == 2 and lines[0] == lines[1]
-    assert lines[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    seen = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
+    assert seen[0] == seen[1]
+    assert seen[0] == dict(ranks=[[0, 0], [1, 1]], world=2, backend='gloo', device_ids=None,
                             work_dir=str(tmp_path / 'w'))
+
+
+def test_torchrun_variables_are_checked_and_a_missing_local_rank_is_left_to_local_rank_argument():
+    env = dict(RANK='1', WORLD_SIZE='2', MASTER_ADDR='h', MASTER_PORT='1')
+    assert export_torch_env('pytorch', dict(env)) == env  # legacy launch: --local_rank fills LOCAL_RANK later
+    assert export_torch_env('pytorch', {**env, 'LOCAL_RANK': '1'})['LOCAL_RANK'] == '1'
+    with pytest.raises(LauncherEnvironmentError, match='MASTER_ADDR, MASTER_PORT.*torchrun'):
+        export_torch_env('pytorch', dict(RANK='0', WORLD_SIZE='1'))

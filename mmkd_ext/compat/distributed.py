@@ -86,10 +86,11 @@ def torch_env_from_mpi(environ: MutableMapping[str, str]) -> Dict[str, str]:
 
 
 def torch_env_from_pytorch(environ: MutableMapping[str, str]) -> Dict[str, str]:
-    """torch's rendezvous variables as torchrun set them (checked, with LOCAL_RANK defaulting to 0)."""
+    """torch's rendezvous variables as torchrun sets them (checked; LOCAL_RANK only when set, see ``--local_rank``)."""
     env = _require(environ, ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'), 'pytorch',
                    'start the job with torchrun --nproc_per_node N ... or tools/dist_train.sh CONFIG N')
-    env['LOCAL_RANK'] = environ.get('LOCAL_RANK', '0')
+    if 'LOCAL_RANK' in environ:
+        env['LOCAL_RANK'] = environ['LOCAL_RANK']
     return env
 
 

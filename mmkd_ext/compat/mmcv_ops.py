@@ -253,7 +253,7 @@ def ops_path(cuda_available: Optional[bool] = None, mmcv_cuda: Optional[str] = N
         mmcv_cuda: mmcv's compiling CUDA version (:func:`mmcv_cuda_version` by default; '' = none).
 
     Returns:
-        A human-readable line (printed by ``python -m mmkd_ext.compat.mmcv_ops`` and the GPU check).
+        A human-readable line (printed by ``python -m mmkd_ext.compat``, ``make env`` and the GPU check).
     """
     if cuda_available is None:
         cuda_available = torch.cuda.is_available()
@@ -265,7 +265,3 @@ def ops_path(cuda_available: Optional[bool] = None, mmcv_cuda: Optional[str] = N
         return 'CPU only (no CUDA device): nms and RoIAlign run mmcv CPU kernels, focal loss mmdet\'s torch version'
     return ('torchvision fallback (mmcv compiled without CUDA): nms/batched_nms and RoIAlign on CUDA tensors run '
             'torchvision kernels, sigmoid focal loss runs in torch; other mmcv CUDA ops are unavailable')
-
-
-if __name__ == '__main__':
-    print(ops_path())
