@@ -150,7 +150,7 @@ def export_benchmark(name: str, model_cfg: dict, shape: tuple, scale: float, bat
     teacher_ms = latency(model, x, repeats)
     teacher_flops = total_flops(model, (x[:1], ))
     teacher_params = sum(p.numel() for p in model.parameters())
-    pruner = AMDPruner(model, shape)
+    pruner = AMDPruner(model, shape, candidate_mode='masked')  # the row labelled masked
     pruner.set_scores({u.name: torch.rand(u.size) for u in pruner.units} if random_scores
                       else pruner.l1_scores(model))
     pruner.apply(scale)

@@ -38,15 +38,15 @@ class AMDPruner:
             original teacher's when pruning a model that is already pruned.
         flops_scope: measure the scale on this sub-module only ([R] ``'backbone'`` for segmentation,
             where the "15% ResNet101" of supp. Table 8 names the backbone); ``''``: the whole model.
-        candidate_mode: ``'masked'`` (full-size network, pruned structures multiplied by 0) or ``'sliced'``
-            (channel and neuron units run with sliced weights at their own cost, heads stay masked; same loss and
-            gradients, see :mod:`mmkd_ext.amd.slicing`).
+        candidate_mode: ``'sliced'`` (default: channel and neuron units run with sliced weights at their own cost,
+            heads stay masked; same loss and gradients, see :mod:`mmkd_ext.amd.slicing`) or ``'masked'`` (the
+            full-size network with the pruned structures multiplied by 0; needed with SyncBN).
     """
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], backbone_name: str = 'backbone',
                  ffn_granularity: str = 'neuron', ranking_scope: Optional[str] = None, normalise: bool = True,
                  min_keep: int = 1, scale_tol: float = 0.01, reference_flops: Optional[float] = None,
-                 flops_scope: str = '', candidate_mode: str = 'masked') -> None:
+                 flops_scope: str = '', candidate_mode: str = 'sliced') -> None:
         if candidate_mode not in ('masked', 'sliced'):
             raise ValueError(f"pruner.candidate_mode must be 'masked' or 'sliced', got {candidate_mode!r}")
         self.units: List[PrunableUnit] = find_units(model, backbone_name, ffn_granularity)

@@ -98,7 +98,7 @@ class SlicedCandidates:
     def __init__(self, model: nn.Module, units: Sequence[PrunableUnit]) -> None:
         self.units: List[PrunableUnit] = [u for u in units if sliceable(u)]
         self.names = {u.name for u in self.units}
-        self._modules = dict(model.named_modules())
+        self._model = model  # modules are looked up by name at every apply (SyncBN conversion replaces BNs)
         self._patched: List[nn.Module] = []
 
     def apply(self, keep: Optional[Dict[str, Tensor]]) -> None:
@@ -106,19 +106,20 @@ class SlicedCandidates:
         self.restore()
         if keep is None:
             return
+        modules = dict(self._model.named_modules())
         out_idx: Dict[str, Tensor] = {}
         in_idx: Dict[str, Tensor] = {}
         for unit in self.units:
             k = keep[unit.name]
             if bool(k.all()):
                 continue
-            module = self._modules[unit.consumer]
+            module = modules[unit.consumer]
             idx = torch.nonzero(k, as_tuple=False).flatten().to(next(module.parameters()).device)
             for name, _ in unit.producers:
                 out_idx[name] = idx
             in_idx[unit.consumer] = idx
         for name in sorted(set(out_idx) | set(in_idx)):
-            module = self._modules[name]
+            module = modules[name]
             module.forward = _sliced_forward(module, out_idx.get(name), in_idx.get(name))
             self._patched.append(module)
 

@@ -3,6 +3,7 @@ import copy
 
 import pytest
 import torch
+from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import OptimWrapper
 
 from mmkd_ext.amd.flops import total_flops
@@ -80,3 +81,15 @@ def test_joint_step_with_sliced_candidates_equals_the_masked_step(teacher_ckpt):
         params[mode] = {n: p.detach() for n, p in algo.architecture.named_parameters()}
     for name, p in params['masked'].items():
         assert torch.allclose(params['sliced'][name], p, atol=1e-5), name
+
+
+def test_slicing_survives_mmengine_replacing_the_bn_modules(images):
+    models, pruners = _pair('cifar_resnet')
+    model = models['sliced'].eval()
+    expected = model(images)
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    revert_sync_batchnorm(model)  # one device: the Runner's revert gives new BN modules
+    pruners['sliced'].apply(0.5)
+    assert torch.allclose(model(images), expected, atol=1e-6)
+    bns = {m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    assert any(m in bns for m in pruners['sliced'].slicer._patched)  # the live BN modules are the sliced ones
