@@ -7,6 +7,7 @@
    teacher (resnet20 at 30% and ViT-Base at 15%).
 
     python benchmarks/amd_pipeline.py [--epochs 2] [--candidates 3] [--skip-chain] [--skip-export] [--large]
+        [--candidate-mode masked sliced]
 
 ``--large`` runs 12 epochs per run instead of 2, so the per-epoch costs outweigh the fixed cost of building
 each Runner (about 5 s: configs, model, checkpoint, FLOPs count for the pruner). Every figure is printed with
@@ -89,15 +90,23 @@ def kd_run(cfg: Config, work: str, student_cfg: dict, teacher_ckpt: str, teacher
     return time.perf_counter() - start
 
 
-def chain_benchmark(epochs: int, m: int) -> None:
+def amd_chain(cfg: Config, work: str, mode: str) -> tuple:
+    """The whole AMD chain with ``pruner.candidate_mode=mode``; (wall seconds, stage state, load after)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model.pruner.candidate_mode = mode
+    start = time.perf_counter()
+    state = AMDPipeline(cfg, osp.join(work, f'amd_{mode}'), log=lambda *_: None).run()
+    return time.perf_counter() - start, state, load()
+
+
+def chain_benchmark(epochs: int, m: int, modes=('masked', )) -> None:
+    """AMD chain(s) (one per candidate mode), single-step KD and MMD, in one run; prints the ratios."""
     work = tempfile.mkdtemp(prefix='amd_bench_')
     try:
         cfg = base_config(work, epochs, m)
         load_before = load()
-        start = time.perf_counter()
-        state = AMDPipeline(copy.deepcopy(cfg), osp.join(work, 'amd'), log=lambda *_: None).run()
-        amd_s = time.perf_counter() - start
-        load_amd = load()
+        chains = {mode: amd_chain(cfg, work, mode) for mode in modes}
+        state = chains[modes[0]][1]
         student_cfg = Config.fromfile(state['export']['student']['config']).model.to_dict()
         kd_s = kd_run(cfg, osp.join(work, 'kd'), student_cfg, cfg.model.teacher_ckpt)
         # MMD: one TA per candidate distilled from the teacher, then a student from each TA. Each TA is the
@@ -109,13 +118,15 @@ def chain_benchmark(epochs: int, m: int) -> None:
         threads = torch.get_num_threads()
         print(f'== wall time, digits, {epochs} epochs per run, m={m} candidates (CPU, {threads} thread); '
               f'{load_before} before, {load()} after')
-        stages = ', '.join(f'{k} {v["wall_s"]:.1f}s' for k, v in state.items())
-        print(f'AMD chain              {amd_s:7.1f} s  ({stages}; {load_amd} after)')
-        print(f'single-step KD         {kd_s:7.1f} s  -> AMD / KD  = {amd_s / kd_s:.2f}x  (paper 2.2x)')
+        print(f'single-step KD         {kd_s:7.1f} s')
         print(f'manual multi-step MMD  {mmd_s:7.1f} s  (m x [TA {one_ta:.1f}s + student {one_student:.1f}s])'
-              f'  -> MMD / KD = {mmd_s / kd_s:.2f}x (paper 20x), MMD / AMD = {mmd_s / amd_s:.2f}x')
-        print(f'selected TA scale {state["select_1"]["selected_scale"]:.2f}; '
-              f'student top-1 {state["final"]["student_accuracy"]:.1f}%')
+              f'  -> MMD / KD = {mmd_s / kd_s:.2f}x (paper 20x)')
+        for mode, (amd_s, st, load_amd) in chains.items():
+            stages = ', '.join(f'{k} {v["wall_s"]:.1f}s' for k, v in st.items())
+            print(f'AMD chain ({mode:6s})    {amd_s:7.1f} s  -> AMD / KD = {amd_s / kd_s:.2f}x (paper 2.2x), '
+                  f'MMD / AMD = {mmd_s / amd_s:.2f}x (paper 9x)  ({stages}; {load_amd} after)')
+            print(f'   selected TA scale {st["select_1"]["selected_scale"]:.2f}; '
+                  f'student top-1 {st["final"]["student_accuracy"]:.1f}%')
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -139,7 +150,7 @@ def export_benchmark(name: str, model_cfg: dict, shape: tuple, scale: float, bat
     teacher_ms = latency(model, x, repeats)
     teacher_flops = total_flops(model, (x[:1], ))
     teacher_params = sum(p.numel() for p in model.parameters())
-    pruner = AMDPruner(model, shape)
+    pruner = AMDPruner(model, shape, candidate_mode='masked')  # the row labelled masked
     pruner.set_scores({u.name: torch.rand(u.size) for u in pruner.units} if random_scores
                       else pruner.l1_scores(model))
     pruner.apply(scale)
@@ -163,6 +174,8 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--skip-chain', action='store_true')
     parser.add_argument('--skip-export', action='store_true', help='skip the latency/params/FLOPs part')
+    parser.add_argument('--candidate-mode', nargs='+', default=['masked', 'sliced'], choices=['masked', 'sliced'],
+                        help='AMD chains to time side by side (pruner.candidate_mode, mmkd_ext/amd/slicing.py)')
     parser.add_argument('--large', action='store_true',
                         help=f'{LARGE_EPOCHS} epochs per run, so per-epoch costs dominate the Runner start-up')
     args = parser.parse_args()
@@ -170,7 +183,7 @@ def main() -> None:
     if not args.skip_export:
         export_all()
     if not args.skip_chain:
-        chain_benchmark(LARGE_EPOCHS if args.large else args.epochs, args.candidates)
+        chain_benchmark(LARGE_EPOCHS if args.large else args.epochs, args.candidates, tuple(args.candidate_mode))
 
 
 def export_all() -> None:

@@ -41,7 +41,9 @@ model = dict(
     student_ckpt='teacher',
     scales=[round(1 - k * (1 - student_scale) / num_candidates, 10) for k in range(1, num_candidates + 1)],
     # [R] "15% ResNet101": the scale is measured on the backbone (the ASPP head is not pruned)
-    pruner=dict(input_shape=(3, 512, 1024), flops_scope='backbone', min_keep=1, scale_tol=0.01),
+    # SyncBN over 4 GPUs: sliced candidates would not synchronise their BN statistics, so masked candidates
+    pruner=dict(input_shape=(3, 512, 1024), flops_scope='backbone', min_keep=1, scale_tol=0.01,
+                candidate_mode='masked'),
     importance_file=None,  # set by tools/amd/run.py
     alpha=1.0,
     beta=1.0,

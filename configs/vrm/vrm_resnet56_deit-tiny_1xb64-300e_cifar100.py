@@ -60,5 +60,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=295, eta_min=1e-5, by_epoch=True, begin=5, end=300)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=10)
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+val_cfg = dict(type='mmrazor.SingleTeacherDistillValLoop')
 test_cfg = dict()

@@ -232,10 +232,10 @@ class AMDDistill(BaseAlgorithm):
         model = wrapper if wrapper is not None else self
         data = self.data_preprocessor(data, True)
         inputs, samples = data['inputs'], data['data_samples']
-        t_logits, t_feats = self._teacher_outputs(inputs)
         scales = self.scales or [None]
         log: Dict[str, Tensor] = {}
-        with optim_wrapper.optim_context(model):
+        with optim_wrapper.optim_context(model):  # autocast under AmpOptimWrapper, teacher included
+            t_logits, t_feats = self._teacher_outputs(inputs)
             for i, scale in enumerate(scales):
                 self.set_scale(scale)
                 sync = wrapper.candidate_sync(i == len(scales) - 1) if wrapper is not None else nullcontext()

@@ -18,6 +18,7 @@ from .pruning import (
     l1_filter_scores,
     rank,
 )
+from .slicing import SlicedCandidates
 
 
 class AMDPruner:
@@ -37,12 +38,17 @@ class AMDPruner:
             original teacher's when pruning a model that is already pruned.
         flops_scope: measure the scale on this sub-module only ([R] ``'backbone'`` for segmentation,
             where the "15% ResNet101" of supp. Table 8 names the backbone); ``''``: the whole model.
+        candidate_mode: ``'sliced'`` (default: channel and neuron units run with sliced weights at their own cost,
+            heads stay masked; same loss and gradients, see :mod:`mmkd_ext.amd.slicing`) or ``'masked'`` (the
+            full-size network with the pruned structures multiplied by 0; needed with SyncBN).
     """
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int], backbone_name: str = 'backbone',
                  ffn_granularity: str = 'neuron', ranking_scope: Optional[str] = None, normalise: bool = True,
                  min_keep: int = 1, scale_tol: float = 0.01, reference_flops: Optional[float] = None,
-                 flops_scope: str = '') -> None:
+                 flops_scope: str = '', candidate_mode: str = 'sliced') -> None:
+        if candidate_mode not in ('masked', 'sliced'):
+            raise ValueError(f"pruner.candidate_mode must be 'masked' or 'sliced', got {candidate_mode!r}")
         self.units: List[PrunableUnit] = find_units(model, backbone_name, ffn_granularity)
         self.scope = ranking_scope or default_ranking_scope(self.units, model, backbone_name)
         self.normalise, self.min_keep, self.scale_tol = normalise, min_keep, scale_tol
@@ -50,6 +56,7 @@ class AMDPruner:
         self.cost = CostModel.measure(model, self.units, example_inputs(input_shape, device), flops_scope)
         self.reference_flops = float(reference_flops or self.cost.total)
         self.masks = MaskSet(model, self.units)
+        self.slicer = SlicedCandidates(model, self.units) if candidate_mode == 'sliced' else None
         self.scores: Optional[Dict[str, Tensor]] = None
         self.ranking: Optional[Ranking] = None
         self._solutions: Dict[float, ScaleSolution] = {}
@@ -101,10 +108,15 @@ class AMDPruner:
     def apply(self, scale: Optional[float]) -> None:
         """Set the binary masks of ``scale`` (None or >= the model's own scale: all ones)."""
         self.current_scale = scale
-        if scale is None or scale >= self.cost.total / self.reference_flops - 1e-9:
+        keep = None if scale is None or scale >= self.cost.total / self.reference_flops - 1e-9 else self.keep(scale)
+        if self.slicer is not None:
+            self.slicer.apply(keep)
+            if keep is not None:  # the sliced units' masks stay 1; heads / layer-FFN masks as usual
+                keep = {n: torch.ones_like(k) if n in self.slicer.names else k for n, k in keep.items()}
+        if keep is None:
             self.masks.reset()
         else:
-            self.masks.set_keep(self.keep(scale))
+            self.masks.set_keep(keep)
 
     def check_nested(self, scales: Sequence[float]) -> bool:
         """True when the masks of the sorted ``scales`` are nested (supp. §8.3)."""
@@ -114,6 +126,8 @@ class AMDPruner:
     def densify(self, model: nn.Module, scale: float) -> Dict[str, int]:
         """Remove the hooks and physically prune ``model`` to ``scale``; returns the kept widths."""
         keep = self.keep(scale)
+        if self.slicer is not None:
+            self.slicer.restore()
         self.masks.remove()
         return densify(model, self.units, {k: v.clone() for k, v in keep.items()})
 

@@ -14,7 +14,7 @@ PRE = dict(type='ClsDataPreprocessor', num_classes=10, mean=[127.5] * 3, std=[12
 
 def _pruned_resnet(scale=0.5):
     model = build(cifar_resnet('resnet8'))
-    pruner = AMDPruner(model, INPUT)
+    pruner = AMDPruner(model, INPUT, candidate_mode='masked')  # every unit through its mask
     pruner.set_scores(pruner.l1_scores(model))
     pruner.apply(scale)
     return model, pruner
@@ -53,7 +53,8 @@ def _algorithm(tmp_path):
     torch.manual_seed(0)
     cfg = dict(cifar_resnet('resnet8'), data_preprocessor=PRE)
     return AMDDistill(architecture=cfg, teacher=cfg, teacher_ckpt=None, student_ckpt=None, scales=[0.8, 0.5],
-                      pruner=dict(input_shape=INPUT), feature_modules=['backbone.layer3'])
+                      pruner=dict(input_shape=INPUT, candidate_mode='masked'),  # SyncBN: masked candidates
+                      feature_modules=['backbone.layer3'])
 
 
 def _bn(algo, name='backbone.layer1.0.bn1'):

@@ -1,6 +1,6 @@
 """Run the whole AMD chain of a config: importance -> joint optimisation -> selection -> final -> export.
 
-    python tools/amd/run.py CONFIG [--work-dir DIR] [--until STAGE] [--cfg-options k=v ...]
+    python tools/amd/run.py CONFIG [--work-dir DIR] [--until STAGE] [--amp] [--cfg-options k=v ...]
 
 Every stage is recorded in ``WORK_DIR/amd_state.json`` when it finishes; run the same command again after
 a kill and it continues from the unfinished stage (training stages resume from their last checkpoint).
@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration)
 from mmkd_ext.amd.pipeline import AMDPipeline  # noqa: E402
-from mmkd_ext.launch import add_common_args, load_config, select_device  # noqa: E402
+from mmkd_ext.launch import add_common_args, enable_amp, load_config, select_device  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 
 
@@ -29,6 +29,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='AMD config (model.type=AMDDistill plus an amd=dict(...))')
     parser.add_argument('--until', help='stop after this stage (importance, joint_1, select_1, ..., final, export)')
     parser.add_argument('--threads', type=int, help='torch intra-op threads (1 is much faster on a busy small CPU)')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision in the training stages (GPU)')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -61,9 +62,8 @@ def apply_train_cfg_to_every_stage(cfg, options) -> list:
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args)
-    apply_train_cfg_to_every_stage(cfg, args.cfg_options)
-    check_weights_available(cfg)
-    select_device()  # cuda:LOCAL_RANK before the importance stage builds anything (no Runner has set it yet)
+from mmkd_ext.launch import add_common_args, enable_amp, load_config, select_device  # noqa: E402
+from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
     if args.threads:
         torch.set_num_threads(args.threads)
     state = AMDPipeline(cfg, cfg.work_dir).run(until=args.until)
