@@ -62,8 +62,11 @@ def apply_train_cfg_to_every_stage(cfg, options) -> list:
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args)
-from mmkd_ext.launch import add_common_args, enable_amp, load_config, select_device  # noqa: E402
-from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
+    apply_train_cfg_to_every_stage(cfg, args.cfg_options)
+    check_weights_available(cfg)
+    select_device()  # cuda:LOCAL_RANK before the importance stage builds anything (no Runner has set it yet)
+    if args.amp:
+        enable_amp(cfg)  # the joint and final stages train with AmpOptimWrapper
     if args.threads:
         torch.set_num_threads(args.threads)
     state = AMDPipeline(cfg, cfg.work_dir).run(until=args.until)
