@@ -440,7 +440,11 @@ class AMDPipeline:
             model = self._build(self.amd['final_student'], self.state.data['final']['student'])
             path = osp.join(out_dir, 'student.pth')
             torch.save({'state_dict': model.state_dict()}, path)
-            result['student'] = dict(checkpoint=path, params=int(sum(p.numel() for p in model.parameters())))
+            config = osp.join(out_dir, 'student.py')  # the given student's own config, so tools/test.py runs it
+            Config(dict(model=resolve_model_cfg(self.amd['final_student']), load_from=osp.abspath(path),
+                        **extra)).dump(config)
+            result['student'] = dict(checkpoint=path, config=config,
+                                     params=int(sum(p.numel() for p in model.parameters())))
         return result
 
     def _export_extra(self) -> dict:
