@@ -23,8 +23,10 @@ def test_cifar100_pickles_read_by_mmpretrain_and_the_real_class_refuses_them(bas
     root = make_cifar100_standin(str(base / 'cifar100'))
     register_standin_datasets()
     from mmpretrain.registry import DATASETS
-    train = DATASETS.build(dict(type='CIFAR100StandIn', data_root=root, split='train', pipeline=[]))
-    test = DATASETS.build(dict(type='CIFAR100StandIn', data_root=root, split='test', pipeline=[]))
+    train = DATASETS.build(dict(type='CIFAR100StandIn', _scope_='mmpretrain', data_root=root, split='train',
+                                 pipeline=[]))
+    test = DATASETS.build(dict(type='CIFAR100StandIn', _scope_='mmpretrain', data_root=root, split='test',
+                                pipeline=[]))
     assert (len(train), len(test)) == (16, 8) and len(train.metainfo['classes']) == 100
     assert train[0]['img'].shape == (32, 32, 3) and 0 <= train[0]['gt_label'] < 100
     with pytest.raises(RuntimeError):  # the md5 sums of the published archive: why the check swaps the class

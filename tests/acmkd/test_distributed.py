@@ -25,7 +25,7 @@ def _step_and_average(rank, out):
     model = MODELS.build(tiny_cfg()).train()
     model.train_step(batch(seed=rank), build_optim_wrapper(model, OPTIM))  # own data: own BN statistics
     before = _bn_stats(model)
-    ACMKDHook().after_train_epoch(SimpleNamespace(model=model))
+    ACMKDHook(rank_by="val").after_train_epoch(SimpleNamespace(model=model))  # BN averaging alone
     torch.save(dict(before=before, after=_bn_stats(model)), f'{out}/rank{rank}.pth')
 
 

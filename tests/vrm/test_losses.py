@@ -44,7 +44,7 @@ def test_alpha_beta_scale_the_terms():
 
 
 def test_registered_in_mmrazor_models_with_spec_defaults():
-    loss = MODELS.build(dict(type='VRMLoss', num_classes=10))
+    loss = MODELS.build(dict(_scope_='mmrazor', type='VRMLoss', num_classes=10))
     assert (loss.alpha, loss.beta, loss.percentile) == (128.0, 32.0, 90.0)
     assert loss.zsnorm and loss.adaptor is not None and loss.icv_mode == 'bipartite'
     assert loss.opts.distance == 'mse' and not loss.icv_prune
