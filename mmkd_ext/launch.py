@@ -86,6 +86,18 @@ def setup_launcher(launcher: str) -> LaunchInfo:
     return LaunchInfo(int(env.get('RANK', 0)), int(env.get('WORLD_SIZE', 1)), local_rank, select_device(local_rank))
 
 
+def close_process_group() -> None:
+    """Destroy the default process group, if one is running, before the interpreter shuts down.
+
+    A tool that returns without it leaves Gloo's worker threads to die during interpreter finalization, which
+    aborts the process now and then (``terminate called without an active exception``, SIGABRT) even though the
+    job itself finished; torchrun then reports the whole run as failed. Call it once, after the tool's work
+    succeeded (on an error some ranks may still wait in a collective, so the tool exits without it).
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local_rank`` as in OpenMMLab tools."""
     parser.add_argument('--work-dir', help='the directory for logs and checkpoints')

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, config_path
 
 from mmkd_ext.compat.distributed import (
     LauncherEnvironmentError,
@@ -142,3 +142,40 @@ def test_torchrun_variables_are_checked_and_a_missing_local_rank_is_left_to_loca
     assert export_torch_env('pytorch', {**env, 'LOCAL_RANK': '1'})['LOCAL_RANK'] == '1'
     with pytest.raises(LauncherEnvironmentError, match='MASTER_ADDR, MASTER_PORT.*torchrun'):
         export_torch_env('pytorch', dict(RANK='0', WORLD_SIZE='1'))
+
+
+def test_close_process_group_destroys_the_running_group_and_is_a_no_op_without_one():
+    import torch.distributed as dist
+
+    from mmkd_ext.launch import close_process_group
+    close_process_group()  # nothing running: nothing to do
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}', rank=0, world_size=1)
+    try:
+        close_process_group()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+AT_EXIT_PROBE = """
+import atexit, runpy, sys
+import torch.distributed as dist
+atexit.register(lambda: print('process group alive at exit:', dist.is_initialized(), flush=True))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def test_train_tool_under_a_launcher_destroys_its_process_group_before_exit(tmp_path, digits_root):
+    """Gloo threads left to interpreter shutdown abort ranks now and then (SIGABRT): the tool closes the group."""
+    config = config_path('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
+    env = dict(os.environ, RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
+               MASTER_PORT=str(free_port()), OMP_NUM_THREADS='1')
+    cmd = [sys.executable, '-c', AT_EXIT_PROBE, 'tools/train.py', config, '--launcher', 'pytorch',
+           '--work-dir', str(tmp_path / 'work'), '--cfg-options', 'model.teacher_ckpt=None',
+           'train_dataloader.dataset.indices=32', 'val_dataloader.dataset.indices=8', 'train_cfg.max_epochs=1',
+           'log_level=WARNING']
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'process group alive at exit: False' in proc.stdout
