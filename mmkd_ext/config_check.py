@@ -209,7 +209,10 @@ def shrink(cfg: Config, batch_size: int = 2) -> str:
         for key in list(LOADERS) + ['fkd_generation', 'label_dataset', 'proxy']:
             if key in cfg:
                 _scale_sizes(cfg[key], factor)
-        for holder in _data_preprocessors(cfg.get('model', {})):
+        # the top-level data_preprocessor too: MMEngine's Runner gives it to a model that sets none (mmseg
+        # bases define one with size=crop_size; an algorithm built with _delete_ inherits it)
+        for holder in _data_preprocessors({'model': cfg.get('model', {}),
+                                           'data_preprocessor': cfg.get('data_preprocessor')}):
             _scale_sizes(holder, factor)
         _scale_model_input_shapes(cfg.get('model', {}), factor)
     for key in LOADERS:

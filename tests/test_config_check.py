@@ -11,7 +11,9 @@ import os.path as osp
 import pytest
 from conftest import ROOT
 
-from mmkd_ext.config_check import check_config, record_times
+from mmengine.config import Config
+
+from mmkd_ext.config_check import check_config, record_times, shrink
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if f'{osp.sep}_base_{osp.sep}' not in p)
@@ -19,6 +21,18 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 
 def test_every_config_is_checked():
     assert len(CONFIGS) >= 69
+
+
+def test_shrink_scales_the_top_level_data_preprocessor_the_runner_hands_to_the_model():
+    """mmseg bases pad every batch to the top-level ``data_preprocessor.size``; an algorithm model that sets none
+    gets it from MMEngine's Runner. Unscaled, the check trained DeepLabV3-R101 on 512x1024 padding (15 min)."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'amd',
+                                   'amd_deeplabv3-r101_deeplabv3-r101-p15_4xb2-80k_cityscapes-512x1024.py'))
+    assert 'data_preprocessor' not in cfg.model and tuple(cfg.data_preprocessor.size) == (512, 1024)
+    shrink(cfg)
+    assert tuple(cfg.data_preprocessor.size) == (32, 64)  # 128 / 2048 of the 512 x 1024 crop
+    assert tuple(cfg.model.architecture.data_preprocessor.size) == (32, 64)
+    assert tuple(cfg.model.pruner.input_shape) == (3, 32, 64)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS])
