@@ -10,7 +10,6 @@ import os.path as osp
 
 import pytest
 from conftest import ROOT
-
 from mmengine.config import Config
 
 from mmkd_ext.config_check import check_config, record_times, shrink
