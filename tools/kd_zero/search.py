@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 from mmkd_ext.checks import check_cfg_options  # noqa: E402
 from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
-from mmkd_ext.launch import add_launcher_arg, setup_launcher  # noqa: E402
+from mmkd_ext.launch import add_launcher_arg, close_process_group, setup_launcher  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 # isort: on
 
@@ -73,8 +73,7 @@ def main(argv=None):
         print(f"loss rejection: {out['savings']}")
         for name, path in out['paths'].items():
             print(f'{name}: {path}')
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    close_process_group()
     return out
 
 
