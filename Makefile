@@ -11,8 +11,11 @@ env:
 demo: env
 	$(PYTHON) tools/demo.py
 
+# The config checks (one end-to-end run per file in configs/, about half of the suite's time) run in two pytest-xdist
+# workers of one torch thread each; the rest runs in one process (its torchrun tests start two ranks of their own).
 test: env
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests --ignore=tests/test_config_check.py
+	$(PYTHON) -m pytest tests/test_config_check.py -n 2
 
 lint: env
 	$(PYTHON) -m ruff check mmkd_ext tools tests benchmarks configs

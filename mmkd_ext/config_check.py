@@ -36,6 +36,7 @@ from mmengine.config import Config
 from .config_rules import apply_config_rules
 from .data_checks import iter_datasets
 from .demo_data import make_cityscapes_scenes, make_digits, make_shapes_coco
+from .demo_data.layout import root_lock
 from .demo_data.standin import STANDIN_BASE, make_standin, register_standin_datasets, standin_roots
 from .weight_sources import replace_unavailable_weights
 
@@ -721,8 +722,9 @@ def _write_search_subsets(proxy: dict) -> str:
     roots = {leaf.get('data_root') for part in (proxy.get('fitness_dataloader', {}).get('dataset'), )
              if part for leaf in iter_datasets(part) if 'kd_zero_' in str(leaf.get('ann_file', ''))}
     for root in roots:
-        if not (osp.isfile(osp.join(root, TRAIN_ANN)) and osp.isfile(osp.join(root, FITNESS_ANN))):
-            write_subset(root, num_classes=2, per_class=2, fitness_per_class=1)
+        with root_lock(root):  # checks running side by side share the stand-in
+            if not (osp.isfile(osp.join(root, TRAIN_ANN)) and osp.isfile(osp.join(root, FITNESS_ANN))):
+                write_subset(root, num_classes=2, per_class=2, fitness_per_class=1)
     return f'ImageNet subset lists in {sorted(roots)}; ' if roots else ''
 
 
@@ -730,17 +732,18 @@ TIMES_FILE = osp.join(ROOT, 'work_dirs', 'config_check_times.json')
 
 
 def record_times(report: CheckReport, path: str = TIMES_FILE) -> None:
-    """Add ``report``'s step times to the JSON table at ``path`` (one entry per config, the latest run wins)."""
+    """Add ``report``'s step times to the JSON table at ``path`` (one entry per config, the latest run wins; checks
+    running side by side take turns)."""
     import json
-    times = {}
-    if osp.isfile(path):
-        with open(path) as f:
-            times = json.load(f)
     name = osp.relpath(report.config, ROOT) if report.config.startswith(ROOT) else report.config
-    times[name] = {s.name: round(s.seconds, 1) for s in report.steps}
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(times, f, indent=1, sort_keys=True)
+    with root_lock(path):
+        times = {}
+        if osp.isfile(path):
+            with open(path) as f:
+                times = json.load(f)
+        times[name] = {s.name: round(s.seconds, 1) for s in report.steps}
+        with open(path, 'w') as f:
+            json.dump(times, f, indent=1, sort_keys=True)
 
 
 def render_times_table(path: str = TIMES_FILE) -> str:

@@ -64,3 +64,31 @@ def test_cityscapes_read_by_mmseg_with_all_19_train_ids(base):
     assert len(data) == 8
     labels = np.unique(data[0]['gt_seg_map'])
     assert set(range(19)) <= set(labels.tolist()) and 255 in labels
+
+
+def _generate_cifar100(root, started):
+    started.set()
+    make_cifar100_standin(root)
+
+
+def test_a_second_process_waits_for_the_one_generating_the_same_root(tmp_path):
+    """Parallel test workers (``make test`` runs the config checks in two) and jobs started side by side generate the
+    same stand-in: the second waits on ``<root>.lock`` instead of rewriting files the first is reading."""
+    import multiprocessing as mp
+    import os.path as osp
+    import time
+
+    from mmkd_ext.demo_data.layout import done_marker, root_lock
+    root = str(tmp_path / 'cifar100')
+    ctx = mp.get_context('fork')
+    started = ctx.Event()
+    with root_lock(root):  # this process is "generating"
+        child = ctx.Process(target=_generate_cifar100, args=(root, started))
+        child.start()
+        assert started.wait(60)
+        deadline = time.time() + 3  # unlocked, the child writes the 24 images in well under a second
+        while time.time() < deadline:
+            assert not osp.exists(root), 'the second generator wrote while the first held the lock'
+            time.sleep(0.05)
+    child.join(60)
+    assert child.exitcode == 0 and osp.isfile(done_marker(root))

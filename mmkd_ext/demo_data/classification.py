@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from .layout import done_marker
+from .layout import done_marker, generated_once
 
 DIGITS_LAYOUT = '<root>/{train,val}/<class 0-9>/<id>.png (ImageFolder, read by mmpretrain CustomDataset)'
 CLASSES = tuple(str(i) for i in range(10))
@@ -44,6 +44,7 @@ def digit_to_rgb(image8: np.ndarray, size: int = 32) -> Image.Image:
     return Image.fromarray(gray, mode='L').resize((size, size), Image.BICUBIC).convert('RGB')
 
 
+@generated_once
 def make_digits(root: str = 'data/demo/digits', train_per_class: int = 30, val_per_class: int = 50,
                 seed: int = 0, force: bool = False) -> str:
     """Write the digits ImageFolder dataset (low-data regime: 300 train, 500 val images by default).

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .layout import done_marker
+from .layout import done_marker, generated_once
 
 SHAPES_LAYOUT = ('<root>/annotations/instances_{train,val}.json + <root>/{train,val}/<id>.png '
                  '(COCO, read by mmdet CocoDataset)')
@@ -52,6 +52,7 @@ def render_scene(rng: np.random.Generator, size: int, max_objects: int):
     return img, [(cls, owner == k) for k, cls in enumerate(objects)]
 
 
+@generated_once
 def make_shapes_coco(root: str = 'data/demo/shapes', num_train: int = 120, num_val: int = 40, size: int = 128,
                      max_objects: int = 5, min_visible: float = 0.3, seed: int = 0, force: bool = False) -> str:
     """Write the COCO-format shapes dataset.

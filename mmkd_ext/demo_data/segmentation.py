@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .layout import done_marker
+from .layout import done_marker, generated_once
 
 CITYSCAPES_LAYOUT = ('<root>/leftImg8bit/{train,val}/<city>/<id>_leftImg8bit.png + '
                      '<root>/gtFine/{train,val}/<city>/<id>_gtFine_labelTrainIds.png '
@@ -61,6 +61,7 @@ def render_street(rng: np.random.Generator, height: int, width: int):
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
+@generated_once
 def make_cityscapes_scenes(root: str = 'data/demo/cityscapes', num_train: int = 60, num_val: int = 20,
                            height: int = 128, width: int = 256, seed: int = 0, force: bool = False) -> str:
     """Write the scenes with Cityscapes file names (``<city>_<seq>_<frame>_leftImg8bit.png``).

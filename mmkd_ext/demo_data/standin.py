@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from .detection import render_scene
-from .layout import done_marker
+from .layout import done_marker, generated_once
 from .segmentation import render_street
 
 CIFAR100_CLASSES = 100
@@ -78,6 +78,7 @@ def _write_cifar(folder: str, splits: Dict[str, int], num_classes: int, label_ke
             pickle.dump(entry, f)
 
 
+@generated_once
 def make_cifar100_standin(root: str, num_train: int = 16, num_test: int = 8, seed: int = 0,
                           force: bool = False) -> str:
     """Write ``<root>/cifar-100-python/{train,test,meta}`` in the python-pickle format of CIFAR-100.
@@ -104,6 +105,7 @@ def make_cifar100_standin(root: str, num_train: int = 16, num_test: int = 8, see
     return _finish(root, f'cifar100 stand-in seed={seed} train={num_train} test={num_test}')
 
 
+@generated_once
 def make_cifar10_standin(root: str, num_per_batch: int = 4, num_test: int = 8, seed: int = 0,
                          force: bool = False) -> str:
     """Write ``<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` (CIFAR-10, python version).
@@ -129,6 +131,7 @@ def make_cifar10_standin(root: str, num_per_batch: int = 4, num_test: int = 8, s
     return _finish(root, f'cifar10 stand-in seed={seed} train={5 * num_per_batch} test={num_test}')
 
 
+@generated_once
 def make_imagenet_standin(root: str, num_train: int = 16, num_val: int = 8, width: int = 500, height: int = 375,
                           seed: int = 0, force: bool = False) -> str:
     """Write an ImageNet-1k tree: ``train/<wnid>/<wnid>_<i>.JPEG``, ``val/ILSVRC2012_val_<i>.JPEG``, ``meta/*.txt``.
@@ -187,6 +190,7 @@ def _coco_annotations(rng: np.random.Generator, image_id: int, objects, first_an
     return anns
 
 
+@generated_once
 def make_coco_standin(root: str, num_train: int = 8, num_val: int = 4, size: int = 320, seed: int = 0,
                       force: bool = False) -> str:
     """Write COCO 2017: ``annotations/instances_{train,val}2017.json`` (80 categories) and ``{train,val}2017/*.jpg``.
@@ -227,6 +231,7 @@ def make_coco_standin(root: str, num_train: int = 8, num_val: int = 4, size: int
     return _finish(root, f'coco stand-in seed={seed} train={num_train} val={num_val} size={size}')
 
 
+@generated_once
 def make_cityscapes_standin(root: str, num_train: int = 8, num_val: int = 4, height: int = 256, width: int = 512,
                             seed: int = 0, force: bool = False) -> str:
     """Write the Cityscapes layout (``leftImg8bit`` + ``gtFine`` train ids, 19 classes, 255 = ignore).
