@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 from typing import Any, Iterable, List, Optional
 
 import torch
@@ -70,10 +71,14 @@ def _checked_forward(loss_cls: type) -> None:
     if getattr(original, '_mmkd_checked', False):
         return
 
+    signature = inspect.signature(original)
+    student, teacher = list(signature.parameters)[1:3]  # preds_S/T, logits_S/T (DIST), s/t_feature (L1, L2)
+
     @functools.wraps(original)
-    def forward(self, preds_S, preds_T, *args, **kwargs):
-        check_same_shape(loss_cls.__name__, preds_S, preds_T)
-        return original(self, preds_S, preds_T, *args, **kwargs)
+    def forward(self, *args, **kwargs):
+        inputs = signature.bind_partial(self, *args, **kwargs).arguments  # MMRazor calls with its mapping's names
+        check_same_shape(loss_cls.__name__, inputs.get(student), inputs.get(teacher))
+        return original(self, *args, **kwargs)
 
     forward._mmkd_checked = True
     loss_cls.forward = forward

@@ -101,6 +101,16 @@ def _model_of_cfg_path(cfg_path: str) -> Optional[dict]:
     return model
 
 
+def _zoo_checkpoint_of(cfg_path: str) -> Optional[str]:
+    """The checkpoint ``get_model(cfg_path, pretrained=True)`` loads: the ``Weights`` of the config in its package's
+    metafile (None when the metafile names none; the build then fails upstream, as it would without us)."""
+    from mmengine.hub import get_config
+    try:
+        return get_config(cfg_path, pretrained=True).get('model_path')
+    except AssertionError:  # "Cannot find `Weights` in cfg_file.metafile.yml"
+        return None
+
+
 def _walk(node: Any, where: str, visit: Callable[[dict, str], None]) -> None:
     if isinstance(node, dict):
         visit(node, where)
@@ -124,6 +134,10 @@ def iter_weight_refs(node: Any, where: str = '') -> Iterator[WeightRef]:
         elif isinstance(d.get('checkpoint'), str) and isinstance(d.get('model'), dict):  # FKD teachers
             found.append(WeightRef(f'{at}.checkpoint', d['checkpoint'], d, 'checkpoint', 'checkpoint'))
         if isinstance(d.get('cfg_path'), str) and not d.get('type'):
+            if d.get('pretrained') is True:  # MMEngine's get_model loads the checkpoint the package's metafile names
+                url = _zoo_checkpoint_of(d['cfg_path'])
+                if url:
+                    found.append(WeightRef(f'{at}.pretrained', url, d, 'pretrained', 'pretrained'))
             external = _model_of_cfg_path(d['cfg_path'])
             if external is not None:
                 for ref in iter_weight_refs(external, f'{at}[{d["cfg_path"]}].model'):
@@ -150,8 +164,11 @@ def _how_to_fix(ref: WeightRef) -> str:
                f'or set {ALLOW_DOWNLOADS_ENV}=1 to let MMEngine download it')
     else:
         fix = f'put the file at {ref.source!r} or point {ref.where.split("[")[0]} at it with --cfg-options'
-    if ref.kind in ('init_cfg', 'pretrained'):
+    if ref.kind == 'init_cfg':
         fix += f'; to start from random weights instead, set {ref.where.rsplit(".", 1)[0]} to None'
+    elif ref.kind == 'pretrained':
+        off = False if ref.container is not None and ref.container.get(ref.key) is True else None
+        fix += f'; to start from random weights instead, set {ref.where} to {off}'
     return fix
 
 
@@ -204,20 +221,24 @@ def replace_unavailable_weights(cfg) -> List[str]:
     ``cfg_path`` models are expanded first (:func:`expand_cfg_path_models`) so their backbones' ``init_cfg`` can be
     edited. Returns one line per replaced weight; the same lines are logged.
     """
-    if 'model' in cfg:
-        cfg['model'] = expand_cfg_path_models(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict')
-                                              else cfg['model'])
-    lines = []
-    for ref in unavailable_weights(cfg):
-        target = _container_in(cfg, ref)
-        if ref.kind == 'init_cfg':
-            target['type'] = '__replaced__'
-        else:
-            target[ref.key] = None
-        lines.append(f'random init instead of {ref.where} = {ref.source!r} '
-                     f'({"would be downloaded" if ref.remote else "file not found"})')
-        print_log(lines[-1], logger='current', level=logging.WARNING)
-    _drop_replaced_init_cfgs(cfg)
+    lines: List[str] = []
+    for _ in range(3):  # a replaced ``cfg_path`` zoo checkpoint expands to a model that may name weights of its own
+        if 'model' in cfg:
+            cfg['model'] = expand_cfg_path_models(cfg['model'].to_dict() if hasattr(cfg['model'], 'to_dict')
+                                                  else cfg['model'])
+        replaced = [ref for ref in unavailable_weights(cfg) if ref.container is not None]
+        if not replaced:
+            break
+        for ref in replaced:
+            target = _container_in(cfg, ref)
+            if ref.kind == 'init_cfg':
+                target['type'] = '__replaced__'
+            else:
+                target[ref.key] = None
+            lines.append(f'random init instead of {ref.where} = {ref.source!r} '
+                         f'({"would be downloaded" if ref.remote else "file not found"})')
+            print_log(lines[-1], logger='current', level=logging.WARNING)
+        _drop_replaced_init_cfgs(cfg)
     return lines
 
 

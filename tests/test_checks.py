@@ -75,3 +75,18 @@ def test_a_student_head_with_fewer_classes_than_the_labels_is_an_error_before_tr
     assert isinstance(err.value, TooFewClassesError)
     assert "student head 'architecture.head'" in str(err.value) and 'num_classes=10' in str(err.value)
     assert not (tmp_path / 'epoch_1.pth').exists()
+
+
+@pytest.mark.parametrize('loss_type, names', [('DISTLoss', ('logits_S', 'logits_T')),
+                                               ('L2Loss', ('s_feature', 't_feature')),
+                                               ('KLDivergence', ('preds_S', 'preds_T'))])
+def test_the_shape_check_takes_each_loss_by_its_own_argument_names(loss_type, names):
+    """MMRazor calls a loss with the keys of its ``loss_forward_mappings``: DIST's ``logits_S``, L2's ``s_feature``.
+    The shape check once assumed ``preds_S``/``preds_T`` and broke every DIST and L2 config (TypeError)."""
+    loss = MODELS.build(dict(type=loss_type))
+    student, teacher = torch.randn(4, 10), torch.randn(4, 10)
+    unchecked = type(loss).forward.__wrapped__(loss, student, teacher)  # the upstream forward
+    assert torch.equal(loss(**{names[0]: student, names[1]: teacher}), unchecked)
+    assert torch.equal(loss(student, teacher), unchecked)
+    with pytest.raises(ValueError, match=r'\(4, 10\).*\(4, 7\)'):
+        loss(**{names[0]: student, names[1]: torch.randn(4, 7)})

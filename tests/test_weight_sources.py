@@ -81,3 +81,20 @@ def test_replacement_for_the_config_check_leaves_nothing_unavailable(empty_hub):
     assert cfg.model.teacher_ckpt is None
     assert cfg.model.architecture.type == 'RetinaNet' and cfg.model.architecture.backbone.init_cfg is None
     assert find_weight_refs(cfg) == []
+
+
+def test_a_cfg_path_model_with_pretrained_true_names_the_zoo_checkpoint_mmengine_would_download(empty_hub):
+    """MMRazor's CRD config builds its teacher with ``get_model('mmcls::resnet/resnet50_8xb16_cifar10.py',
+    pretrained=True)``, which downloads the checkpoint of the package's metafile: named before building, and the
+    config check replaces it (then the expanded model's own weights, if any)."""
+    cfg = Config(dict(model=dict(type='SingleTeacherDistill', teacher=dict(
+        cfg_path='mmpretrain::resnet/resnet50_8xb16_cifar10.py', pretrained=True))))
+    with pytest.raises(WeightsUnavailable) as err:
+        check_weights_available(cfg)
+    text = str(err.value)
+    assert 'model.teacher.pretrained' in text and 'resnet50_b16x8_cifar10_20210528-f54bfad9.pth' in text
+    assert 'set model.teacher.pretrained to False' in text
+    lines = replace_unavailable_weights(cfg)
+    assert len(lines) == 1 and 'resnet50_b16x8_cifar10_20210528-f54bfad9.pth' in lines[0]
+    assert cfg.model.teacher.type == 'ImageClassifier' and cfg.model.teacher.backbone.depth == 50
+    assert find_weight_refs(cfg) == []
