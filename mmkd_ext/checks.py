@@ -11,9 +11,11 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import logging
 from typing import Any, Iterable, List, Optional
 
 import torch
+from mmengine.logging import print_log
 from torch import nn
 
 from . import weights
@@ -66,6 +68,23 @@ def check_same_shape(loss_name: str, preds_S: torch.Tensor, preds_T: torch.Tenso
     raise ValueError(f'{loss_name}: student input of shape {s} and teacher input of shape {t} differ; {advice}')
 
 
+def differ_only_in_unit_dims(a: Any, b: Any) -> bool:
+    """Whether tensors ``a`` and ``b`` have different shapes that agree once size-1 dimensions after the batch
+    dimension are dropped ((N, C) and (N, C, 1, 1))."""
+    if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.shape == b.shape or a.dim() == 0 or b.dim() == 0:
+        return False
+    return a.shape[0] == b.shape[0] and [d for d in a.shape[1:] if d != 1] == [d for d in b.shape[1:] if d != 1]
+
+
+_WARNED: set = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print_log(message, logger='current', level=logging.WARNING)
+
+
 def _checked_forward(loss_cls: type) -> None:
     original = loss_cls.forward
     if getattr(original, '_mmkd_checked', False):
@@ -76,8 +95,16 @@ def _checked_forward(loss_cls: type) -> None:
 
     @functools.wraps(original)
     def forward(self, *args, **kwargs):
-        inputs = signature.bind_partial(self, *args, **kwargs).arguments  # MMRazor calls with its mapping's names
-        check_same_shape(loss_cls.__name__, inputs.get(student), inputs.get(teacher))
+        bound = signature.bind_partial(self, *args, **kwargs)  # MMRazor calls with its mapping's names
+        preds_S, preds_T = bound.arguments.get(student), bound.arguments.get(teacher)
+        if differ_only_in_unit_dims(preds_S, preds_T):
+            _warn_once(f'{loss_cls.__name__}: the teacher input of shape {tuple(preds_T.shape)} is viewed as the '
+                       f"student's {tuple(preds_S.shape)} (they differ only in size-1 dimensions, e.g. a pooled "
+                       '(N, C, 1, 1) map against (N, C) features; broadcasting would pair every sample with every '
+                       'other)')
+            bound.arguments[teacher] = preds_T.reshape(preds_S.shape)
+            return original(*bound.args, **bound.kwargs)
+        check_same_shape(loss_cls.__name__, preds_S, preds_T)
         return original(self, *args, **kwargs)
 
     forward._mmkd_checked = True

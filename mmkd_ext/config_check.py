@@ -302,7 +302,7 @@ def limit_train_iterations(cfg: Config, iters: int) -> str:
         limit_evaluation_images(cfg)
         train_cfg.max_iters = iters
         train_cfg.val_interval = iters
-        return f'{iters} iterations'
+        return f'{iters} iterations' + start_late_phases_at_zero(cfg, epochs=0, iters=iters)
     images = iters * loader.batch_size * (HELD_OUT_EVERY if shorten_held_out_split(cfg) else 1)
     for leaf in iter_datasets(loader.dataset):
         leaf['indices'] = images
@@ -310,7 +310,22 @@ def limit_train_iterations(cfg: Config, iters: int) -> str:
     crops = _crops_per_image(cfg)
     train_cfg.max_epochs = crops
     train_cfg.val_interval = crops
-    return f'1 epoch of {iters} iterations ({images} images)' + (f', {crops} crop-epochs' if crops > 1 else '')
+    return (f'1 epoch of {iters} iterations ({images} images)' + (f', {crops} crop-epochs' if crops > 1 else '')
+            + start_late_phases_at_zero(cfg, epochs=crops, iters=crops * iters))
+
+
+def start_late_phases_at_zero(cfg: Config, epochs: int, iters: int) -> str:
+    """Schedule phases that begin after the shortened schedule ends (``PolyLR(by_epoch=False, begin=5000)`` after
+    a 5000-iteration warm-up) begin at 0 instead, so they are built and stepped: MMEngine gives a phase without
+    ``end`` the schedule's end, and ``begin >= end`` is an error. Returns a note naming them ('' if none)."""
+    phases = cfg.get('param_scheduler') or []
+    moved = []
+    for phase in phases if isinstance(phases, (list, tuple)) else [phases]:
+        length = epochs if phase.get('by_epoch', True) else iters
+        if phase.get('begin', 0) >= length > 0:
+            moved.append(f"{phase.get('type')}(begin={phase['begin']})")
+            phase['begin'] = 0
+    return f'; {", ".join(moved)} begin at 0' if moved else ''
 
 
 def shorten_held_out_split(cfg: Config) -> bool:

@@ -1,10 +1,12 @@
 """Every weight file a config would load, found before anything is built: no download and no missing file surprises.
 
-A config names weights in five places: ``teacher_ckpt`` (MMRazor algorithms), ``teachers[*].checkpoint`` (FKD label
-generation), ``init_cfg=dict(type='Pretrained', checkpoint=...)`` and ``pretrained='...'`` of backbones and models
-(also inside models referenced by ``cfg_path='mmdet::...'``), and ``load_from``. MMEngine resolves URL-like names
-(``https://``, ``open-mmlab://``, ``torchvision://``, ``mmcls://``) by downloading into the torch hub cache at build or
-``init_weights`` time; on a cluster without internet that is a ``URLError`` deep inside a Runner.
+A config names weights in these places: ``teacher_ckpt`` (MMRazor algorithms; ``ckpt_path`` of DataFreeDistillation's
+teachers), ``teachers[*].checkpoint`` (FKD label generation), ``init_cfg=dict(type='Pretrained', checkpoint=...)`` and
+``pretrained='...'`` of backbones and models (also inside models referenced by ``cfg_path='mmdet::...'``, and
+the metafile checkpoint of ``cfg_path`` models with ``pretrained=True``), and ``load_from``.
+MMEngine resolves URL-like names (``https://``, ``open-mmlab://``, ``torchvision://``, ``mmcls://``) by downloading
+into the torch hub cache at build or ``init_weights`` time; on a cluster without internet that is a ``URLError`` deep
+inside a Runner.
 
 * :func:`find_weight_refs` lists them with where they come from in the config;
 * :func:`check_weights_available` (called by the tools before building) raises :class:`WeightsUnavailable` (a
@@ -101,6 +103,11 @@ def _model_of_cfg_path(cfg_path: str) -> Optional[dict]:
     return model
 
 
+# keys holding a weight file in a model dict -> the kind of weight (DataFreeDistillation names its teachers' files
+# ``ckpt_path``)
+WEIGHT_KEYS = (('teacher_ckpt', 'teacher_ckpt'), ('ckpt_path', 'teacher_ckpt'), ('pretrained', 'pretrained'))
+
+
 def _zoo_checkpoint_of(cfg_path: str) -> Optional[str]:
     """The checkpoint ``get_model(cfg_path, pretrained=True)`` loads: the ``Weights`` of the config in its package's
     metafile (None when the metafile names none; the build then fails upstream, as it would without us)."""
@@ -126,7 +133,7 @@ def iter_weight_refs(node: Any, where: str = '') -> Iterator[WeightRef]:
     found: List[WeightRef] = []
 
     def visit(d: dict, at: str) -> None:
-        for key, kind in (('teacher_ckpt', 'teacher_ckpt'), ('pretrained', 'pretrained')):
+        for key, kind in WEIGHT_KEYS:
             if isinstance(d.get(key), str) and d[key]:
                 found.append(WeightRef(f'{at}.{key}', d[key], d, key, kind))
         if str(d.get('type', '')).split('.')[-1] == 'Pretrained' and isinstance(d.get('checkpoint'), str):
@@ -233,6 +240,8 @@ def replace_unavailable_weights(cfg) -> List[str]:
             target = _container_in(cfg, ref)
             if ref.kind == 'init_cfg':
                 target['type'] = '__replaced__'
+            elif ref.key == 'ckpt_path':  # DataFreeDistillation loads a teacher whose dict has the key at all
+                del target[ref.key]
             else:
                 target[ref.key] = None
             lines.append(f'random init instead of {ref.where} = {ref.source!r} '

@@ -90,3 +90,14 @@ def test_the_shape_check_takes_each_loss_by_its_own_argument_names(loss_type, na
     assert torch.equal(loss(student, teacher), unchecked)
     with pytest.raises(ValueError, match=r'\(4, 10\).*\(4, 7\)'):
         loss(**{names[0]: student, names[1]: torch.randn(4, 7)})
+
+
+def test_a_pooled_map_against_flat_features_is_viewed_as_the_students_shape_not_broadcast():
+    """MMRazor's BYOT config compares (N, 512) connector outputs with ``neck.gap``'s (N, 512, 1, 1): broadcast, the L2
+    loss summed over (N, 512, N, 512) pairs of different samples. It is computed on the matching elements instead."""
+    loss = MODELS.build(dict(type='L2Loss', normalize=False, dist=True))
+    student, teacher = torch.randn(3, 8), torch.randn(3, 8, 1, 1)
+    expected = (student - teacher.reshape(3, 8)).pow(2).sum().sqrt()
+    assert torch.allclose(loss(s_feature=student, t_feature=teacher), expected)
+    with pytest.raises(ValueError, match='differ'):  # not a size-1 difference: still an error
+        loss(s_feature=student, t_feature=torch.randn(3, 4, 2, 1))

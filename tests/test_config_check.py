@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from mmengine.config import Config
 
-from mmkd_ext.config_check import check_config, record_times, shrink
+from mmkd_ext.config_check import check_config, limit_train_iterations, record_times, shrink
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if f'{osp.sep}_base_{osp.sep}' not in p)
@@ -32,6 +32,17 @@ def test_shrink_scales_the_top_level_data_preprocessor_the_runner_hands_to_the_m
     assert tuple(cfg.data_preprocessor.size) == (32, 64)  # 128 / 2048 of the 512 x 1024 crop
     assert tuple(cfg.model.architecture.data_preprocessor.size) == (32, 64)
     assert tuple(cfg.model.pruner.input_shape) == (3, 32, 64)
+
+
+def test_a_phase_beginning_after_the_shortened_schedule_begins_at_zero():
+    """mmpretrain's ShuffleNetV2 schedule (MMRazor's KD ResNet-50 -> ShuffleNetV2 config) warms up for 5000
+    iterations, then ``PolyLR(by_epoch=False, begin=5000)`` without ``end``: MMEngine ends it with the shortened
+    schedule, and ``begin=5000 >= end=2`` was an error at the train step."""
+    cfg = Config.fromfile('mmpretrain::shufflenet_v2/shufflenet-v2-1x_16xb64_in1k.py')
+    assert [p.get('begin', 0) for p in cfg.param_scheduler] == [0, 5000]
+    note = limit_train_iterations(cfg, 2)
+    assert [p.get('begin', 0) for p in cfg.param_scheduler] == [0, 0] and 'PolyLR(begin=5000) begin at 0' in note
+    assert cfg.param_scheduler[0].end == 5000  # a phase that starts in time keeps its bounds
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS])

@@ -98,3 +98,16 @@ def test_a_cfg_path_model_with_pretrained_true_names_the_zoo_checkpoint_mmengine
     assert len(lines) == 1 and 'resnet50_b16x8_cifar10_20210528-f54bfad9.pth' in lines[0]
     assert cfg.model.teacher.type == 'ImageClassifier' and cfg.model.teacher.backbone.depth == 50
     assert find_weight_refs(cfg) == []
+
+
+def test_datafree_teachers_ckpt_path_is_named_and_removed_not_set_to_none(empty_hub):
+    """MMRazor's DAFL / DFAD / ZSKT configs name each teacher's file as ``ckpt_path``; DataFreeDistillation loads
+    every teacher whose dict has that key, so the config check removes it (None would be loaded)."""
+    url = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet34_b16x8_cifar10_20210528-a8aa36a6.pth'
+    cfg = Config(dict(model=dict(type='DataFreeDistillation', teachers=dict(res34=dict(
+        build_cfg=dict(cfg_path='mmpretrain::resnet/resnet34_8xb16_cifar10.py', pretrained=False), ckpt_path=url)))))
+    with pytest.raises(WeightsUnavailable, match=r'model\.teachers\.res34\.ckpt_path.*would be downloaded'):
+        check_weights_available(cfg)
+    lines = replace_unavailable_weights(cfg)
+    assert len(lines) == 1 and url in lines[0]
+    assert 'ckpt_path' not in cfg.model.teachers.res34 and find_weight_refs(cfg) == []

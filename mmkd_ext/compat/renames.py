@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 
 class Rename(NamedTuple):
@@ -30,8 +30,9 @@ class Rename(NamedTuple):
 
     Attributes:
         kind: ``'scope'`` (a package / registry scope), ``'class'`` (a registered name),
-            ``'config'`` (a ``package::path`` config file) or ``'base'`` (an MMRazor class whose mmcls
-            base class is now ``new``: rebuilt on it, keeping the members named in ``keep``).
+            ``'config'`` (a ``package::path`` config file), ``'base'`` (an MMRazor class whose mmcls
+            base class is now ``new``: rebuilt on it, keeping the members named in ``keep``) or ``'global'``
+            (a module attribute MMRazor set to a placeholder because its mmcls source is missing).
         old: the name MMRazor 1.0.0's configs use.
         new: the name the installed packages use.
         reason: why it changed, with the upstream reference.
@@ -67,6 +68,15 @@ RENAMES = (
            "without mmcls; mmpretrain's DeiTClsHead has the same layers (head, head_dist) and reads "
            "mmpretrain's (cls, dist) token pair; MMRazor's forward is kept (cls-token logits, head_dist run "
            'for the distillation recorder)', keep=('forward', )),
+    Rename('base', 'mmrazor.PackCRDClsInputs', 'mmpretrain.PackInputs',
+           "MMRazor's CRD transform subclasses mmcls's PackClsInputs, now mmpretrain's PackInputs "
+           '(open-mmlab/mmpretrain#1371); its transform (sample and contrast indices) is kept', keep=('transform', )),
+    Rename('global', 'mmrazor.datasets.transforms.formatting.to_tensor',
+           'mmpretrain.datasets.transforms.formatting.to_tensor',
+           "PackCRDClsInputs.transform calls mmcls's to_tensor, which mmpretrain kept under the same name"),
+    Rename('global', 'mmrazor.datasets.transforms.formatting.ClsDataSample', 'mmpretrain.structures.DataSample',
+           "PackCRDClsInputs.transform builds mmcls's ClsDataSample, which became mmpretrain's DataSample (same "
+           'set_gt_label / set_data / set_metainfo; open-mmlab/mmpretrain#1371)'),
 )
 
 
@@ -213,20 +223,45 @@ def _rebase_mmrazor_classes() -> List[str]:
 
     Needs ``mmrazor.models`` importable, i.e. :mod:`.torch_quantization` applied first.
     """
+    import mmrazor.datasets  # noqa: F401  (registers MMRazor's transforms)
     import mmrazor.models  # noqa: F401  (registers MMRazor's classes)
-    from mmrazor.registry import MODELS
+    from mmrazor.registry import MODELS, TRANSFORMS
 
     rebased = []
     for entry in RENAMES:
-        old = MODELS.get(entry.old) if entry.kind == 'base' else None
+        if entry.kind != 'base':
+            continue
+        registry = MODELS if MODELS.get(entry.old) is not None else TRANSFORMS
+        old = registry.get(entry.old)
         if old is None or not _is_placeholder_based(old):
             continue
         members = {name: vars(old)[name] for name in entry.keep}
-        cls = type(old.__name__, (MODELS.get(entry.new), ), dict(members, __doc__=old.__doc__,
-                                                                 __module__=old.__module__))
-        MODELS.register_module(name=old.__name__, module=cls, force=True)
+        cls = type(old.__name__, (registry.get(entry.new), ), dict(members, __doc__=old.__doc__,
+                                                                    __module__=old.__module__))
+        registry.register_module(name=old.__name__, module=cls, force=True)
         rebased.append(f'{entry.old} on {entry.new}')
     return rebased
+
+
+def _is_placeholder(value: Any) -> bool:
+    """Whether ``value`` is what MMRazor's ``get_placeholder`` / ``get_package_placeholder`` return."""
+    return getattr(value, '__name__', '') == 'PlaceHolder' or type(value).__name__ == 'PlaceHolderMetaclass'
+
+
+def _replace_placeholder_globals() -> List[str]:
+    """Set each ``'global'`` entry's module attribute to its successor, where MMRazor left a placeholder."""
+    replaced = []
+    for entry in RENAMES:
+        if entry.kind != 'global':
+            continue
+        module_name, _, name = entry.old.rpartition('.')
+        module = importlib.import_module(module_name)
+        if not _is_placeholder(getattr(module, name, None)):
+            continue
+        new_module, _, new_name = entry.new.rpartition('.')
+        setattr(module, name, getattr(importlib.import_module(new_module), new_name))
+        replaced.append(f'{entry.old} -> {entry.new}')
+    return replaced
 
 
 def apply() -> List[str]:
@@ -237,4 +272,5 @@ def apply() -> List[str]:
     """
     if importlib.util.find_spec('mmcls') is not None:
         return []
-    return _patch_config_paths() + _patch_scopes_and_registries() + _rebase_mmrazor_classes()
+    return (_patch_config_paths() + _patch_scopes_and_registries() + _rebase_mmrazor_classes()
+            + _replace_placeholder_globals())

@@ -41,7 +41,7 @@ def test_every_entry_names_a_missing_old_and_an_existing_new_upstream_name():
             found = [r for r in (PRETRAIN_TRANSFORMS, PRETRAIN_VISUALIZERS) if entry.new in r.module_dict]
             assert found, entry
             assert all(entry.old not in r.module_dict for r in found), entry
-    assert {r.kind for r in renames.RENAMES} == {'scope', 'class', 'config', 'base'}
+    assert {r.kind for r in renames.RENAMES} == {'scope', 'class', 'config', 'base', 'global'}
     assert all(r.reason for r in renames.RENAMES)
 
 
@@ -136,3 +136,25 @@ def test_mmrazor_deit_head_on_mmpretrain_returns_the_cls_token_logits_and_runs_h
                                           ('ResNet', 'ResNet')])
 def test_successor_key(key, expected):
     assert renames.successor_key(key) == expected
+
+
+def test_crd_transform_packs_mmpretrain_samples_with_its_contrast_indices():
+    """MMRazor's CRD config packs with ``PackCRDClsInputs``, an mmcls ``PackClsInputs`` subclass whose transform
+    builds ``ClsDataSample`` with mmcls's ``to_tensor``: placeholders without mmcls (ImportError at the first batch)."""
+    import numpy as np
+    from mmpretrain.datasets.transforms import PackInputs
+    from mmpretrain.structures import DataSample
+    from mmrazor.datasets.transforms import formatting
+    from mmrazor.registry import TRANSFORMS
+    for entry in renames.RENAMES:
+        if entry.kind == 'global':
+            module, _, name = entry.old.rpartition('.')
+            assert module == formatting.__name__ and not renames._is_placeholder(getattr(formatting, name)), entry
+    pack = TRANSFORMS.build(dict(type='PackCRDClsInputs'))
+    assert isinstance(pack, PackInputs)
+    img = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    out = pack(dict(img=img, gt_label=3, sample_idx=7, contrast_sample_idxs=np.array([7, 1, 2]), ori_shape=(4, 4)))
+    sample = out['data_samples']
+    assert isinstance(sample, DataSample) and sample.gt_label.tolist() == [3]
+    assert sample.sample_idx.item() == 7 and sample.contrast_sample_idxs.tolist() == [7, 1, 2]
+    assert out['inputs'].shape == (3, 4, 4) and out['inputs'][0, 0, 1].item() == img[0, 1, 0]
