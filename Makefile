@@ -11,11 +11,13 @@ env:
 demo: env
 	$(PYTHON) tools/demo.py
 
-# The config checks (one end-to-end run per file in configs/, about half of the suite's time) run in two pytest-xdist
-# workers of one torch thread each; the rest runs in one process (its torchrun tests start two ranks of their own).
+# The config checks (one run per file in configs/ and per MMRazor zoo config, about half of the suite's time) run in
+# two pytest-xdist workers of one torch thread each; the rest runs in one process (its torchrun tests start two ranks
+# of their own).
+CHECKS := tests/test_config_check.py tests/compat/test_mmrazor_zoo.py
 test: env
-	$(PYTHON) -m pytest tests --ignore=tests/test_config_check.py
-	$(PYTHON) -m pytest tests/test_config_check.py -n 2
+	$(PYTHON) -m pytest tests $(addprefix --ignore=,$(CHECKS))
+	$(PYTHON) -m pytest $(CHECKS) -n 2
 
 lint: env
 	$(PYTHON) -m ruff check mmkd_ext tools tests benchmarks configs

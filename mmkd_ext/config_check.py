@@ -206,6 +206,9 @@ def shrink(cfg: Config, batch_size: int = 2) -> str:
     sizes += [s for key in ('fkd_generation', 'label_dataset') if key in cfg for s in _sizes_below(cfg[key])]
     largest = max(sizes, default=0)
     factor = min(1.0, SHRINK_TARGET[task] / largest) if largest and not _keeps_input_size(cfg) else 1.0
+    floor = _shortest_side_needed(cfg)
+    if floor and sizes and min(sizes) * factor < floor:
+        factor = min(1.0, floor / min(sizes))
     if factor < 1.0:
         for key in list(LOADERS) + ['fkd_generation', 'label_dataset', 'proxy']:
             if key in cfg:
@@ -246,6 +249,18 @@ def _keeps_input_size(cfg: Config) -> bool:
     """Swin's last stage needs a map of at least one 7x7 window at stride 32 (``pad_small_map=False``): the
     pipelines' 224 px crops stay as they are."""
     return 'SwinTransformer' in cfg.pretty_text
+
+
+# model parts that need larger inputs than the shrunk sizes -> the shortest input side they need, with the reason
+SHORTEST_SIDE_NEEDED = {
+    # FBKD's non-local blocks max-pool twice (2, then maxpool_stride 2) on FPN level 3 (stride 32): 4 x 32 px
+    'FBKDStudentConnector': 128,
+}
+
+
+def _shortest_side_needed(cfg: Config) -> int:
+    text = cfg.pretty_text
+    return max([side for part, side in SHORTEST_SIDE_NEEDED.items() if part in text], default=0)
 
 
 def _data_preprocessors(model: Any) -> Iterator[dict]:
@@ -304,23 +319,49 @@ def limit_train_iterations(cfg: Config, iters: int) -> str:
         train_cfg.val_interval = iters
         return f'{iters} iterations' + start_late_phases_at_zero(cfg, epochs=0, iters=iters)
     images = iters * loader.batch_size * (HELD_OUT_EVERY if shorten_held_out_split(cfg) else 1)
-    for leaf in iter_datasets(loader.dataset):
-        leaf['indices'] = images
+    wrapper = str(loader.dataset.get('type', '')).split('.')[-1]
+    if wrapper in WHOLE_SPLIT_WRAPPERS:
+        note = f'1 epoch of the whole training split ({wrapper} {WHOLE_SPLIT_WRAPPERS[wrapper]})'
+    else:
+        for leaf in iter_datasets(loader.dataset):
+            leaf['indices'] = images
+        note = f'1 epoch of {iters} iterations ({images} images)'
     limit_evaluation_images(cfg)
     crops = _crops_per_image(cfg)
     train_cfg.max_epochs = crops
     train_cfg.val_interval = crops
-    return (f'1 epoch of {iters} iterations ({images} images)' + (f', {crops} crop-epochs' if crops > 1 else '')
+    return (note + (f', {crops} crop-epochs' if crops > 1 else '')
             + start_late_phases_at_zero(cfg, epochs=crops, iters=crops * iters))
+
+
+def _scheduler_phases(node: Any) -> Iterator[dict]:
+    """The phases of ``param_scheduler``: a phase, a list of them, or a dict of those per optimizer (DAFL)."""
+    if isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _scheduler_phases(item)
+    elif isinstance(node, dict):
+        if 'type' in node:
+            yield node
+        else:
+            for key, value in node.items():
+                if key != '_delete_':
+                    yield from _scheduler_phases(value)
+
+
+# training-set wrappers that need the whole (stand-in) split, with the reason
+WHOLE_SPLIT_WRAPPERS = {
+    # MMRazor's CRD sampler stacks per-class index lists into one array: classes of unequal size (a few images out
+    # of ten classes) are a ragged array numpy refuses; the stand-in CIFAR-10 has 2 images of each class
+    'CRDDataset': 'needs classes of equal size',
+}
 
 
 def start_late_phases_at_zero(cfg: Config, epochs: int, iters: int) -> str:
     """Schedule phases that begin after the shortened schedule ends (``PolyLR(by_epoch=False, begin=5000)`` after
     a 5000-iteration warm-up) begin at 0 instead, so they are built and stepped: MMEngine gives a phase without
     ``end`` the schedule's end, and ``begin >= end`` is an error. Returns a note naming them ('' if none)."""
-    phases = cfg.get('param_scheduler') or []
     moved = []
-    for phase in phases if isinstance(phases, (list, tuple)) else [phases]:
+    for phase in _scheduler_phases(cfg.get('param_scheduler')):
         length = epochs if phase.get('by_epoch', True) else iters
         if phase.get('begin', 0) >= length > 0:
             moved.append(f"{phase.get('type')}(begin={phase['begin']})")

@@ -10,12 +10,13 @@
   where mmcv was compiled without CUDA.
 * :mod:`.renames`: MMRazor's ``mmcls::`` configs and other renamed OpenMMLab names load (one table).
 * :mod:`.package_configs`: ``mmkd_ext::`` config paths (``Config.fromfile``, ``_base_``), like ``mmdet::``.
+* :mod:`.datafree`: MMRazor's data-free distillers (DAFL, DFAD, ZSKT) run without a launcher (unwrapped generator).
 
 ``apply()`` is idempotent; ``APPLIED`` lists what was patched in this process.
 """
 from typing import List
 
-from . import checkpoint, mmcv_ops, package_configs, renames, torch_quantization
+from . import checkpoint, datafree, mmcv_ops, package_configs, renames, torch_quantization
 
 APPLIED: List[str] = []
 _done = False
@@ -34,8 +35,9 @@ def apply() -> List[str]:
         APPLIED.extend(renames.apply())
         APPLIED.extend(mmcv_ops.apply())
         APPLIED.extend(package_configs.apply())
+        APPLIED.extend(datafree.apply())
         _done = True
     return APPLIED
 
 
-__all__ = ['apply', 'APPLIED', 'checkpoint', 'mmcv_ops', 'package_configs', 'renames', 'torch_quantization']
+__all__ = ['apply', 'APPLIED', 'checkpoint', 'datafree', 'mmcv_ops', 'package_configs', 'renames', 'torch_quantization']

@@ -67,9 +67,12 @@ def _noise_image(rng: np.random.Generator, height: int, width: int) -> np.ndarra
 def _write_cifar(folder: str, splits: Dict[str, int], num_classes: int, label_key: str, rng) -> None:
     """CIFAR python-version pickles: ``data`` (N, 3072) uint8 rows (R, G, B planes) and ``label_key`` labels."""
     os.makedirs(folder)
+    seen = 0
     for split, count in splits.items():
         images = np.stack([_noise_image(rng, 32, 32) for _ in range(count)])  # (N, 32, 32, 3)
-        labels = rng.integers(0, num_classes, size=count)
+        # classes in turn over the files (the real sets are balanced; MMRazor's CRD sampler needs equal classes)
+        labels = rng.permutation((seen + np.arange(count)) % num_classes)
+        seen += count
         entry = {'filenames': [f'standin_{split}_{i}.png' for i in range(count)],
                  'data': images.transpose(0, 3, 1, 2).reshape(count, -1), label_key: labels.tolist()}
         if label_key == 'fine_labels':

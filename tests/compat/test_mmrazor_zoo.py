@@ -19,6 +19,7 @@ from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.registry import MODELS
 
 from mmkd_ext import mmrazor_zoo as zoo
+from mmkd_ext.config_check import check_config
 
 # Counted by hand from `find mmrazor/.mim/configs/distill -name '*.py'` (mmrazor 1.0.0): 20 mmcls, 11 mmdet,
 # 1 mmdet3d, 1 mmseg.
@@ -87,6 +88,15 @@ def test_zoo_config_loads_and_builds(rel_path):
     model = build(cfg.model, cfg.default_scope)
     assert isinstance(model, BaseAlgorithm)
     assert sum(p.numel() for p in model.architecture.parameters()) > 0
+
+
+@pytest.mark.parametrize('rel_path', zoo.buildable_configs())
+def test_zoo_config_steps_two_training_iterations_on_standin_data(rel_path, tmp_path):
+    """The config check (``--shrink``, train only) on ``mmrazor::distill/<rel_path>``: stand-in data in the config's
+    format, downloads replaced by random initialisation (one printed line each), build and two training steps."""
+    report = check_config(f'mmrazor::distill/{rel_path}', str(tmp_path / 'check'), shrink_inputs=True,
+                          train_only=True)
+    assert [step.name for step in report.steps] == ['build', 'train']
 
 
 DKD_BASELINE = config_path('kd', 'dkd_resnet32x4_resnet8x4_1xb64-240e_cifar100.py')
