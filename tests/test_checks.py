@@ -14,7 +14,8 @@ def classifier(num_classes):
 
 def kd(source='head.fc', student_classes=4, teacher_classes=4):
     return dict(
-        type='SingleTeacherDistill', architecture=classifier(student_classes), teacher=classifier(teacher_classes),
+        _scope_='mmrazor', type='SingleTeacherDistill', architecture=classifier(student_classes),
+        teacher=classifier(teacher_classes),
         distiller=dict(
             type='ConfigurableDistiller',
             student_recorders=dict(fc=dict(type='ModuleOutputs', source=source)),
@@ -83,7 +84,7 @@ def test_a_student_head_with_fewer_classes_than_the_labels_is_an_error_before_tr
 def test_the_shape_check_takes_each_loss_by_its_own_argument_names(loss_type, names):
     """MMRazor calls a loss with the keys of its ``loss_forward_mappings``: DIST's ``logits_S``, L2's ``s_feature``.
     The shape check once assumed ``preds_S``/``preds_T`` and broke every DIST and L2 config (TypeError)."""
-    loss = MODELS.build(dict(type=loss_type))
+    loss = MODELS.build(dict(_scope_='mmrazor', type=loss_type))
     student, teacher = torch.randn(4, 10), torch.randn(4, 10)
     unchecked = type(loss).forward.__wrapped__(loss, student, teacher)  # the upstream forward
     assert torch.equal(loss(**{names[0]: student, names[1]: teacher}), unchecked)
@@ -95,7 +96,7 @@ def test_the_shape_check_takes_each_loss_by_its_own_argument_names(loss_type, na
 def test_a_pooled_map_against_flat_features_is_viewed_as_the_students_shape_not_broadcast():
     """MMRazor's BYOT config compares (N, 512) connector outputs with ``neck.gap``'s (N, 512, 1, 1): broadcast, the L2
     loss summed over (N, 512, N, 512) pairs of different samples. It is computed on the matching elements instead."""
-    loss = MODELS.build(dict(type='L2Loss', normalize=False, dist=True))
+    loss = MODELS.build(dict(_scope_='mmrazor', type='L2Loss', normalize=False, dist=True))
     student, teacher = torch.randn(3, 8), torch.randn(3, 8, 1, 1)
     expected = (student - teacher.reshape(3, 8)).pow(2).sum().sqrt()
     assert torch.allclose(loss(s_feature=student, t_feature=teacher), expected)
