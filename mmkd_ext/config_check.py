@@ -246,9 +246,9 @@ def _scale_model_input_shapes(node: Any, factor: float) -> None:
 
 
 def _keeps_input_size(cfg: Config) -> bool:
-    """Swin's last stage needs a map of at least one 7x7 window at stride 32 (``pad_small_map=False``): the
-    pipelines' 224 px crops stay as they are."""
-    return 'SwinTransformer' in cfg.pretty_text
+    """mmpretrain's Swin needs a last-stage map of at least one 7x7 window at stride 32 (``pad_small_map=False``):
+    classification pipelines' 224 px crops stay as they are. mmdet's and mmseg's Swin pad maps to whole windows."""
+    return task_of(cfg) == 'classification' and 'SwinTransformer' in cfg.pretty_text
 
 
 # model parts that need larger inputs than the shrunk sizes -> the shortest input side they need, with the reason

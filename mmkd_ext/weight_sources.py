@@ -25,7 +25,8 @@ from typing import Any, Callable, Iterator, List, Optional
 
 from mmengine.logging import print_log
 
-URL_SCHEMES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://')
+URL_SCHEMES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://',
+               'timm://')  # timm://<model_name>: a TIMMBackbone with pretrained=True (timm reads the Hugging Face Hub)
 ALLOW_DOWNLOADS_ENV = 'MMKD_ALLOW_DOWNLOADS'
 
 
@@ -59,7 +60,29 @@ class WeightRef:
         return hub_cache_path(self.source) if self.remote else self.source
 
     def available(self) -> bool:
+        if self.source.startswith('timm://'):
+            return timm_weights_cached(self.source[len('timm://'):])
         return osp.isfile(self.local_path())
+
+
+def _timm_hub_id(model_name: str) -> Optional[str]:
+    """The Hugging Face Hub repository timm downloads ``model_name``'s default weights from (None without timm)."""
+    try:
+        import timm
+    except ImportError:
+        return None
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    return getattr(cfg, 'hf_hub_id', None)
+
+
+def timm_weights_cached(model_name: str) -> bool:
+    """Whether timm's default weights of ``model_name`` are in the local Hugging Face cache (no download)."""
+    hub_id = _timm_hub_id(model_name)
+    if not hub_id:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+    return any(isinstance(try_to_load_from_cache(hub_id, name), str)
+               for name in ('model.safetensors', 'pytorch_model.bin'))
 
 
 def resolve_url(source: str) -> str:
@@ -136,6 +159,8 @@ def iter_weight_refs(node: Any, where: str = '') -> Iterator[WeightRef]:
         for key, kind in WEIGHT_KEYS:
             if isinstance(d.get(key), str) and d[key]:
                 found.append(WeightRef(f'{at}.{key}', d[key], d, key, kind))
+        if d.get('pretrained') is True and str(d.get('type', '')).split('.')[-1] == 'TIMMBackbone':
+            found.append(WeightRef(f'{at}.pretrained', f"timm://{d.get('model_name')}", d, 'pretrained', 'pretrained'))
         if str(d.get('type', '')).split('.')[-1] == 'Pretrained' and isinstance(d.get('checkpoint'), str):
             found.append(WeightRef(f'{at}.checkpoint', d['checkpoint'], d, 'checkpoint', 'init_cfg'))
         elif isinstance(d.get('checkpoint'), str) and isinstance(d.get('model'), dict):  # FKD teachers
@@ -165,7 +190,12 @@ def find_weight_refs(cfg) -> List[WeightRef]:
 
 
 def _how_to_fix(ref: WeightRef) -> str:
-    if ref.remote:
+    if ref.source.startswith('timm://'):
+        name = ref.source[len('timm://'):]
+        fix = (f'timm loads it from the Hugging Face Hub ({_timm_hub_id(name) or "timm is not installed"}): fetch '
+               f'it into the Hugging Face cache on a machine with internet (timm.create_model({name!r}, '
+               f'pretrained=True)) and copy the cache, or set {ALLOW_DOWNLOADS_ENV}=1 to let timm download it')
+    elif ref.remote:
         url = resolve_url(ref.source)
         fix = (f'download {url} and put it at {ref.local_path()} (the torch hub cache MMEngine reads), '
                f'or set {ALLOW_DOWNLOADS_ENV}=1 to let MMEngine download it')
@@ -242,8 +272,8 @@ def replace_unavailable_weights(cfg) -> List[str]:
                 target['type'] = '__replaced__'
             elif ref.key == 'ckpt_path':  # DataFreeDistillation loads a teacher whose dict has the key at all
                 del target[ref.key]
-            else:
-                target[ref.key] = None
+            else:  # pretrained=True -> False (TIMMBackbone accepts only a bool), a file name -> None
+                target[ref.key] = False if target[ref.key] is True else None
             lines.append(f'random init instead of {ref.where} = {ref.source!r} '
                          f'({"would be downloaded" if ref.remote else "file not found"})')
             print_log(lines[-1], logger='current', level=logging.WARNING)

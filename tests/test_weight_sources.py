@@ -111,3 +111,18 @@ def test_datafree_teachers_ckpt_path_is_named_and_removed_not_set_to_none(empty_
     lines = replace_unavailable_weights(cfg)
     assert len(lines) == 1 and url in lines[0]
     assert 'ckpt_path' not in cfg.model.teachers.res34 and find_weight_refs(cfg) == []
+
+
+def test_a_timm_backbone_with_pretrained_true_is_a_hugging_face_download_named_before_building(empty_hub):
+    """MMRazor's DeiT config has a ``TIMMBackbone(model_name='regnety_160', pretrained=True)`` teacher: timm fetches
+    the weights from the Hugging Face Hub at build (offline: LocalEntryNotFoundError inside the Runner)."""
+    cfg = Config(dict(model=dict(type='SingleTeacherDistill', teacher=dict(
+        type='mmpretrain.ImageClassifier', backbone=dict(type='TIMMBackbone', model_name='regnety_160',
+                                                         pretrained=True)))))
+    with pytest.raises(WeightsUnavailable) as err:
+        check_weights_available(cfg)
+    text = str(err.value)
+    assert 'model.teacher.backbone.pretrained' in text and 'timm://regnety_160' in text
+    assert 'timm/regnety_160' in text and 'set model.teacher.backbone.pretrained to False' in text
+    lines = replace_unavailable_weights(cfg)
+    assert len(lines) == 1 and cfg.model.teacher.backbone.pretrained is False and find_weight_refs(cfg) == []
