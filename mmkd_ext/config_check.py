@@ -785,6 +785,8 @@ def _write_search_subsets(proxy: dict) -> str:
 
 
 TIMES_FILE = osp.join(ROOT, 'work_dirs', 'config_check_times.json')
+# the order in which a check runs its steps (a config runs some of them)
+STEP_ORDER = ('labels', 'search', 'pipeline', 'build', 'train', 'export', 'val', 'checkpoint', 'resume', 'test')
 
 
 def record_times(report: CheckReport, path: str = TIMES_FILE) -> None:
@@ -797,9 +799,9 @@ def record_times(report: CheckReport, path: str = TIMES_FILE) -> None:
         if osp.isfile(path):
             with open(path) as f:
                 times = json.load(f)
-        times[name] = {s.name: round(s.seconds, 1) for s in report.steps}
+        times[name] = {s.name: round(s.seconds, 1) for s in report.steps}  # in the order they ran
         with open(path, 'w') as f:
-            json.dump(times, f, indent=1, sort_keys=True)
+            json.dump(dict(sorted(times.items())), f, indent=1)
 
 
 def render_times_table(path: str = TIMES_FILE) -> str:
@@ -809,7 +811,8 @@ def render_times_table(path: str = TIMES_FILE) -> str:
         times = json.load(f)
     lines = ['| config | steps | seconds |', '|---|---|---|']
     for name, steps in sorted(times.items()):
-        lines.append(f"| `{name.replace('configs/', '')}` | {' > '.join(steps)} | {sum(steps.values()):.0f} |")
+        ordered = sorted(steps, key=lambda step: STEP_ORDER.index(step) if step in STEP_ORDER else len(STEP_ORDER))
+        lines.append(f"| `{name.replace('configs/', '')}` | {' > '.join(ordered)} | {sum(steps.values()):.0f} |")
     lines.append(f'| **{len(times)} configs** | | **{sum(sum(s.values()) for s in times.values()):.0f}** |')
     return '\n'.join(lines)
 

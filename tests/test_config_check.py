@@ -12,7 +12,15 @@ import pytest
 from conftest import ROOT
 from mmengine.config import Config
 
-from mmkd_ext.config_check import check_config, limit_train_iterations, record_times, shrink
+from mmkd_ext.config_check import (
+    CheckReport,
+    StepRecord,
+    check_config,
+    limit_train_iterations,
+    record_times,
+    render_times_table,
+    shrink,
+)
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if f'{osp.sep}_base_{osp.sep}' not in p)
@@ -43,6 +51,20 @@ def test_a_phase_beginning_after_the_shortened_schedule_begins_at_zero():
     note = limit_train_iterations(cfg, 2)
     assert [p.get('begin', 0) for p in cfg.param_scheduler] == [0, 0] and 'PolyLR(begin=5000) begin at 0' in note
     assert cfg.param_scheduler[0].end == 5000  # a phase that starts in time keeps its bounds
+
+
+def test_the_times_table_lists_steps_in_the_order_they_ran_and_the_total(tmp_path):
+    """The README table is generated from the recorded times; JSON's sort_keys once listed steps alphabetically."""
+    path = str(tmp_path / 'times.json')
+    steps = [('search', 30.0), ('build', 2.0), ('train', 5.0), ('val', 1.0), ('checkpoint', 0.5), ('resume', 3.0),
+             ('test', 1.5)]
+    record_times(CheckReport('configs/kd_zero/search_x.py', [StepRecord(n, t, 0.0) for n, t in steps]), path)
+    record_times(CheckReport('configs/amd/amd_y.py', [StepRecord('pipeline', 60.0, 0.0), StepRecord('test', 2.0, 0.0)]),
+                 path)
+    table = render_times_table(path).splitlines()
+    assert table[2] == '| `amd/amd_y.py` | pipeline > test | 62 |'
+    assert table[3] == '| `kd_zero/search_x.py` | search > build > train > val > checkpoint > resume > test | 43 |'
+    assert table[4] == '| **2 configs** | | **105** |'
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS])

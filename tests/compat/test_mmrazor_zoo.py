@@ -2,8 +2,9 @@
 
 33 files under ``mmrazor/.mim/configs/distill``: 31 distillation jobs build (one of them, DeiT, only with the
 optional ``timm``), one dataset fragment loads, the mmdet3d one is out of scope and fails for that reason.
-Weights a config would download are switched off first (one printed line each); models are built at random init,
-never run.
+Weights a config would download are switched off first (one printed line each); models are built at random init.
+Each job then steps two training iterations on stand-in data through the config check (`make test` runs these in
+its parallel group).
 """
 import functools
 import importlib.util
