@@ -812,7 +812,7 @@ def render_times_table(path: str = TIMES_FILE) -> str:
     lines = ['| config | steps | seconds |', '|---|---|---|']
     for name, steps in sorted(times.items()):
         ordered = sorted(steps, key=lambda step: STEP_ORDER.index(step) if step in STEP_ORDER else len(STEP_ORDER))
-        lines.append(f"| `{name.replace('configs/', '')}` | {' > '.join(ordered)} | {sum(steps.values()):.0f} |")
+        lines.append(f"| `{name}` | {' > '.join(ordered)} | {sum(steps.values()):.0f} |")
     lines.append(f'| **{len(times)} configs** | | **{sum(sum(s.values()) for s in times.values()):.0f}** |')
     return '\n'.join(lines)
 

@@ -62,8 +62,9 @@ def test_the_times_table_lists_steps_in_the_order_they_ran_and_the_total(tmp_pat
     record_times(CheckReport('configs/amd/amd_y.py', [StepRecord('pipeline', 60.0, 0.0), StepRecord('test', 2.0, 0.0)]),
                  path)
     table = render_times_table(path).splitlines()
-    assert table[2] == '| `amd/amd_y.py` | pipeline > test | 62 |'
-    assert table[3] == '| `kd_zero/search_x.py` | search > build > train > val > checkpoint > resume > test | 43 |'
+    assert table[2] == '| `configs/amd/amd_y.py` | pipeline > test | 62 |'
+    assert table[3] == ('| `configs/kd_zero/search_x.py` | search > build > train > val > checkpoint > resume > test '
+                        '| 43 |')
     assert table[4] == '| **2 configs** | | **105** |'
 
 
