@@ -20,6 +20,7 @@ Each step prints one line with its time and peak memory; the first step that fai
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import os.path as osp
 import resource
@@ -275,6 +276,18 @@ def _data_preprocessors(model: Any) -> Iterator[dict]:
             yield from _data_preprocessors(v)
 
 
+_VISUALIZER_IDS = itertools.count()
+
+
+def name_visualizer_uniquely(cfg: Config) -> None:
+    """A visualizer name of its own for each checked config. MMEngine keeps one visualizer per class and name per
+    process and hands an existing one back; hooks such as MMRazor's ``RazorVisualizationHook`` draw with the latest
+    one *created*. A detection check after another detection check and a classification one in the same process got
+    the old ``DetLocalVisualizer`` back and its hook the plain ``Visualizer`` (TypeError on ``out_file``)."""
+    if isinstance(cfg.get('visualizer'), dict):
+        cfg.visualizer['name'] = f"{cfg.visualizer.get('name') or 'visualizer'}_check{next(_VISUALIZER_IDS)}"
+
+
 def quiet_loaders(cfg: Config) -> None:
     """No DataLoader worker processes anywhere in the config (a check on a few images; workers add start-up time)."""
     def visit(node: Any) -> None:
@@ -501,6 +514,7 @@ class ConfigCheck:
             notes.append('detector score_thr 0 (random weights score below it)')
         cfg.work_dir = osp.join(self.work_dir, sub_dir) if sub_dir else self.work_dir
         cfg.launcher = 'none'
+        name_visualizer_uniquely(cfg)
         if self.device == 'cpu':
             cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
         self.log(f'[check] prepared {_shown(path)}: '

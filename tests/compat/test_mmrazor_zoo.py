@@ -100,6 +100,21 @@ def test_zoo_config_steps_two_training_iterations_on_standin_data(rel_path, tmp_
     assert [step.name for step in report.steps] == ['build', 'train']
 
 
+def test_a_detection_visualizer_is_not_handed_a_visualizer_another_check_made(tmp_path):
+    """MMEngine keeps one visualizer per class and name per process and ``RazorVisualizationHook`` draws with the
+    latest one created: after an earlier detection check had made the ``DetLocalVisualizer`` named 'visualizer' and a
+    later check a plain ``Visualizer``, the COCO visualization config got the old detection visualizer back (no new
+    instance), the hook the plain one, and training failed (``add_datasample() got an unexpected keyword argument
+    'out_file'``; CI, depending on what the xdist worker had run before)."""
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.visualization import Visualizer
+    DetLocalVisualizer.get_instance('visualizer')  # an earlier detection check in this worker
+    Visualizer.get_instance('after_it')  # a later check without a task visualizer
+    report = check_config('mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco_visualization.py',
+                          str(tmp_path / 'check'), shrink_inputs=True, train_only=True)
+    assert [step.name for step in report.steps] == ['build', 'train']
+
+
 DKD_BASELINE = config_path('kd', 'dkd_resnet32x4_resnet8x4_1xb64-240e_cifar100.py')
 VRM = config_path('vrm', 'vrm_resnet32x4_resnet8x4_1xb64-240e_cifar100.py')
 DKD_ZOO = 'mmcls/dkd/dkd_resnet34_resnet18_8xb32_in1k.py'
