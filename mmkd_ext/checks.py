@@ -79,9 +79,10 @@ def differ_only_in_unit_dims(a: Any, b: Any) -> bool:
 _WARNED: set = set()
 
 
-def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
+def _warn_once(key: str, message: str) -> None:
+    """Log ``message`` the first time ``key`` (a loss class) is seen in this process."""
+    if key not in _WARNED:
+        _WARNED.add(key)
         print_log(message, logger='current', level=logging.WARNING)
 
 
@@ -98,7 +99,8 @@ def _checked_forward(loss_cls: type) -> None:
         bound = signature.bind_partial(self, *args, **kwargs)  # MMRazor calls with its mapping's names
         preds_S, preds_T = bound.arguments.get(student), bound.arguments.get(teacher)
         if differ_only_in_unit_dims(preds_S, preds_T):
-            _warn_once(f'{loss_cls.__name__}: the teacher input of shape {tuple(preds_T.shape)} is viewed as the '
+            _warn_once(loss_cls.__name__,
+                       f'{loss_cls.__name__}: the teacher input of shape {tuple(preds_T.shape)} is viewed as the '
                        f"student's {tuple(preds_S.shape)} (they differ only in size-1 dimensions, e.g. a pooled "
                        '(N, C, 1, 1) map against (N, C) features; broadcasting would pair every sample with every '
                        'other)')
