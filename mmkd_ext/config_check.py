@@ -482,11 +482,14 @@ class ConfigCheck:
         cfg_options: extra ``--cfg-options`` applied after loading.
         log: where the step lines go.
         train_only: stop a training config's check after the train step (build + N iterations).
+        keep_checkpoints: keep the checkpoints the check wrote. By default they are deleted when the check ends
+            (passed or failed): they hold random or stand-in weights, and a detection or AMD check writes several
+            GB of them (a run over every config would fill a disk).
     """
 
     def __init__(self, config: str, work_dir: str, device: str = 'cpu', iters: int = 2, shrink_inputs: bool = False,
                  standin_base: str = STANDIN_BASE, cfg_options: Optional[dict] = None,
-                 log: Callable[[str], None] = print, train_only: bool = False):
+                 log: Callable[[str], None] = print, train_only: bool = False, keep_checkpoints: bool = False):
         self.config = config if '::' in config else osp.abspath(config)
         self.work_dir = osp.abspath(work_dir)
         self.device = device
@@ -496,6 +499,7 @@ class ConfigCheck:
         self.cfg_options = cfg_options or {}
         self.log = log
         self.train_only = train_only
+        self.keep_checkpoints = keep_checkpoints
         self.report = CheckReport(config)
 
     # ---- preparation shared by every kind of job
@@ -538,13 +542,27 @@ class ConfigCheck:
         os.makedirs(self.work_dir, exist_ok=True)
         open(marker, 'w').close()
 
+    def delete_checkpoints(self) -> None:
+        """Delete every checkpoint file (``*.pth``) the check wrote under its work dir, and say how much."""
+        paths = checkpoint_files(self.work_dir)
+        size = sum(osp.getsize(path) for path in paths)
+        for path in paths:
+            os.remove(path)
+        if paths:
+            self.log(f'[check] deleted {len(paths)} checkpoint file(s) of the check ({size / 1e9:.2f} GB); '
+                     'keep_checkpoints=True (--keep-checkpoints) keeps them')
+
     def run(self) -> CheckReport:
         self.fresh_work_dir()
         cfg = Config.fromfile(self.config)
         kind = kind_of(cfg)
         self.log(f'[check] {_shown(self.config)}: {kind} job, device {self.device}, '
                  f'{self.iters} iterations{", shrunk" if self.shrink_inputs else ""}')
-        getattr(self, f'check_{kind}')()
+        try:
+            getattr(self, f'check_{kind}')()
+        finally:
+            if not self.keep_checkpoints:
+                self.delete_checkpoints()
         for line in self.report.replaced_weights:
             self.log(f'[check] {line}')
         self.log(f'[check] all steps passed in {self.report.seconds:.1f} s')
@@ -712,6 +730,11 @@ def run_tool(script: str, argv: List[str]) -> Any:
     return module.main(argv)
 
 
+def checkpoint_files(work_dir: str) -> List[str]:
+    """Every ``*.pth`` file under ``work_dir`` (checkpoints, exported students, stored candidates)."""
+    return sorted(glob.glob(osp.join(work_dir, '**', '*.pth'), recursive=True))
+
+
 def _last_checkpoint(work_dir: str) -> str:
     """The checkpoint MMEngine's CheckpointHook wrote last (``<work_dir>/last_checkpoint``)."""
     marker = osp.join(work_dir, 'last_checkpoint')
@@ -839,4 +862,4 @@ def check_config(config: str, work_dir: Optional[str] = None, **kwargs) -> Check
 
 
 __all__ = ['ConfigCheck', 'ConfigCheckFailed', 'CheckReport', 'check_config', 'shrink', 'point_at_standin_data',
-           'kind_of', 'record_times', 'render_times_table']
+           'kind_of', 'record_times', 'render_times_table', 'checkpoint_files']

@@ -16,6 +16,7 @@ from mmkd_ext.config_check import (
     CheckReport,
     StepRecord,
     check_config,
+    checkpoint_files,
     limit_train_iterations,
     record_times,
     render_times_table,
@@ -73,5 +74,23 @@ def test_config_runs_end_to_end_on_standin_data(path, tmp_path):
     report = check_config(path, str(tmp_path / 'check'), shrink_inputs=True)
     names = [s.name for s in report.steps]
     assert names[-1] == 'test', names
+    assert not checkpoint_files(str(tmp_path)), 'the check leaves its checkpoints behind (they fill the CI disk)'
     record_times(report)  # tools/misc/check_config.py --table renders them for the README
     gc.collect()
+
+
+def test_keep_checkpoints_keeps_what_the_check_wrote_and_the_default_deletes_it(tmp_path, capsys):
+    """tools/misc/check_config.py deletes a check's checkpoints at its end (CI ran out of disk with them: 37 GB over
+    the config and zoo checks) and keeps them with --keep-checkpoints."""
+    import importlib.util
+    tool_path = osp.join(ROOT, 'tools', 'misc', 'check_config.py')
+    spec = importlib.util.spec_from_file_location('check_config_tool', tool_path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = osp.join(ROOT, 'configs', 'kd', 'resnet8x0.5_1xb32-30e_digits.py')
+    assert tool.main([config, '--shrink', '--work-dir', str(tmp_path / 'kept'), '--keep-checkpoints']) == 0
+    kept = checkpoint_files(str(tmp_path / 'kept'))
+    assert any(osp.basename(p).startswith('epoch_') for p in kept), kept
+    assert tool.main([config, '--shrink', '--work-dir', str(tmp_path / 'deleted')]) == 0
+    assert checkpoint_files(str(tmp_path / 'deleted')) == []
+    assert 'deleted' in capsys.readouterr().out

@@ -1,13 +1,14 @@
 """Run a config end to end on stand-in data before launching it for real (see mmkd_ext/config_check.py).
 
     python tools/misc/check_config.py CONFIG [CONFIG ...] [--device cpu|cuda] [--iters N] [--shrink] \
-        [--work-dir DIR] [--cfg-options k=v ...]
+        [--work-dir DIR] [--keep-checkpoints] [--cfg-options k=v ...]
 
 Steps (one line each, with time and peak memory): build, train N iterations, val with the real metric, checkpoint,
 resume for one more epoch/iteration, tools/test.py on the checkpoint; search / label / pipeline configs run their
 tool instead (KD-Zero search with two candidates, FKD labels then training, the AMD pipeline and its export, ACMKD
 training then student export). Weights that would be downloaded or are missing start from random initialisation,
-one line per weight. Exits non-zero naming the step that failed.
+one line per weight. The checkpoints a check writes are deleted when it ends unless --keep-checkpoints.
+Exits non-zero naming the step that failed.
 """
 import argparse
 import os.path as osp
@@ -31,6 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--shrink', action='store_true',
                         help='smaller inputs and batches for a CPU (sizes only: same models and pipeline steps)')
     parser.add_argument('--work-dir', help='work dir (default work_dirs/check/<config name>)')
+    parser.add_argument('--keep-checkpoints', action='store_true',
+                        help='keep the checkpoints the check writes (default: deleted when each check ends; a '
+                             'detection or AMD check writes several GB)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
     return parser.parse_args(argv)
 
@@ -49,7 +53,8 @@ def main(argv=None) -> int:
         work_dir = args.work_dir if len(args.configs) == 1 else None
         try:
             report = check_config(config, work_dir, device=args.device, iters=args.iters,
-                                  shrink_inputs=args.shrink, cfg_options=args.cfg_options)
+                                  shrink_inputs=args.shrink, cfg_options=args.cfg_options,
+                                  keep_checkpoints=args.keep_checkpoints)
             if args.shrink and args.device == 'cpu' and not args.cfg_options:
                 record_times(report)
         except ConfigCheckFailed as err:
