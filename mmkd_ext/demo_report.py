@@ -11,6 +11,7 @@ kernels differ), so the absolute numbers vary by machine; the paired verdicts ar
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -147,10 +148,11 @@ def plot_table(rows: Sequence, student, teacher, path: str, title: str = '') -> 
         ax.scatter(row.accuracies, [y] * len(row.accuracies), color=colour, s=14, alpha=0.6, zorder=3)
         mark = '' if cmp is None or math.isnan(cmp.p) else (f'  Δ {cmp.mean_diff:+.2f}, p={cmp.p:.3f}'
                                                             + (' *' if cmp.beyond_noise else ''))
-        ax.annotate(mark, (max(row.accuracies), y), xytext=(6, -3), textcoords='offset points', fontsize=8)
+        right = max(max(row.accuracies), row.mean + (row.std if len(row.accuracies) > 1 else 0.0))
+        ax.annotate(mark, (right, y), xytext=(6, -3), textcoords='offset points', fontsize=8)
     ax.set_yticks(range(len(rows)), [r.name for r in reversed(list(rows))], fontsize=8)
     ax.set_xlabel('top-1 % on 500 validation digits (dots: seeds; bar: mean ± std)')
-    ax.set_title(title, fontsize=9)
+    ax.set_title('\n'.join(textwrap.fill(line, 110) for line in title.splitlines()), fontsize=9)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     ax.grid(axis='x', alpha=0.3)
@@ -158,6 +160,6 @@ def plot_table(rows: Sequence, student, teacher, path: str, title: str = '') -> 
     hi = max([teacher.mean if teacher is not None else 0.0] + [max(r.accuracies) for r in rows])
     ax.set_xlim(lo - 1.0, hi + 0.25 * (hi - lo) + 1.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches='tight')  # long titles and row names stay inside the picture
     plt.close(fig)
     return path

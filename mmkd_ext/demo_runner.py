@@ -1,14 +1,18 @@
-"""Plumbing of the main job (``tools/demo.py``): train a config in-process and read its accuracy.
+"""Plumbing of the main job (``tools/demo.py``): train a config in-process and read its accuracy, and run the
+rows of the table side by side, one worker process per CPU core.
 
 Each method room may add rows to the demo table with a ``demo.py`` module that defines
 ``run_demo(ctx: DemoContext) -> List[DemoRow]``; :data:`ROOMS` lists them in table order.
 """
 from __future__ import annotations
 
+import importlib
+import multiprocessing
 import os.path as osp
 import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -113,3 +117,81 @@ class DemoContext:
 
     def work_dir(self, name: str, seed: int) -> str:
         return osp.join(self.work_root, f'{name}_seed{seed}')
+
+
+def train_seeds_row(name: str, config: str, ctx: DemoContext, cfg_options: Optional[dict] = None,
+                    note: str = '') -> DemoRow:
+    """Train ``config`` once per seed of ``ctx`` and return the row (its CPU seconds measured in this process).
+
+    Args:
+        name: the row's name; its first word names the work dirs (``<work_root>/<word>_seed<seed>``).
+        config: config path (absolute, or relative to ``configs/``).
+        ctx: seeds and work root.
+        cfg_options: overrides merged into the config.
+        note: the row's note column.
+
+    Returns:
+        The row, accuracies in the order of ``ctx.seeds``.
+    """
+    cpu = time.process_time()
+    results = []
+    for seed in ctx.seeds:
+        results.append(train_config(config, ctx.work_dir(name.split(' ')[0], seed), cfg_options, seed=seed))
+        print(f'[demo]   {name}, seed {seed}: top-1 {results[-1].accuracy:.2f} % in {results[-1].wall_s:.0f} s',
+              flush=True)
+    return DemoRow(name, [r.accuracy for r in results], sum(r.wall_s for r in results), note, list(ctx.seeds),
+                   time.process_time() - cpu)
+
+
+def train_teacher_row(name: str, config: str, work_dir: str, cfg_options: Optional[dict] = None) -> DemoRow:
+    """Train the teacher (seed 0) and return its reference row; the checkpoint is under ``work_dir``."""
+    cpu = time.process_time()
+    teacher = train_config(config, work_dir, cfg_options, seed=0)
+    print(f'[demo]   teacher top-1 {teacher.accuracy:.2f} % in {teacher.wall_s:.0f} s', flush=True)
+    return DemoRow(name, [teacher.accuracy], teacher.wall_s, 'seed 0; the teacher of every row (reference line)', [0],
+                   time.process_time() - cpu)
+
+
+def room_rows(room: str, ctx: DemoContext) -> List[DemoRow]:
+    """The rows of method ``room`` (``mmkd_ext/<room>/demo.py``), or ``[]`` when the room has no demo row."""
+    try:
+        module = importlib.import_module(f'mmkd_ext.{room}.demo')
+    except ModuleNotFoundError as err:
+        if err.name != f'mmkd_ext.{room}.demo':
+            raise
+        print(f'[demo] {room}: no demo row yet', flush=True)
+        return []
+    print(f'[demo] {room} started', flush=True)
+    cpu = time.process_time()
+    rows = module.run_demo(ctx)
+    rows[0].cpu_s = time.process_time() - cpu  # a room's later rows come from the same runs
+    print(f'[demo] {room} done: ' + ', '.join(f'{r.name} {r.mean:.2f}' for r in rows), flush=True)
+    return rows
+
+
+class InlineExecutor(Executor):
+    """``--jobs 1``: run each submitted call at once in this process (same interface as the worker pool)."""
+
+    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to whoever asks for the result, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def row_executor(jobs: int, threads: int) -> Executor:
+    """Where the demo's rows run: ``jobs`` spawned worker processes with ``threads`` torch threads each (the rows
+    are independent once the teacher is trained; on a 2-core CPU two single-threaded workers halve the wall time),
+    or this process for ``jobs=1``."""
+    if jobs <= 1:
+        _init_worker(threads)
+        return InlineExecutor()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context('spawn'),
+                               initializer=_init_worker, initargs=(threads, ))

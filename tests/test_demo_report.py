@@ -84,3 +84,20 @@ def test_demo_writes_table_json_and_picture_of_the_same_rows(tmp_path):
     assert [(r['name'], r['seeds'], r['accuracies']) for r in saved['rows']][2] == ('noisy', [0, 1, 2],
                                                                                    [95.0, 96.0, 97.0])
     assert (tmp_path / 'demo_table.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_demo_runs_rows_in_two_worker_processes_and_counts_their_cpu_time(tmp_path):
+    """`make demo` runs the rows side by side in spawned workers (one per core): the table keeps its order, every
+    row has the same seeds, and the demo's CPU seconds include the workers' (which did all the training)."""
+    spec = importlib.util.spec_from_file_location('demo_tool', osp.join(ROOT, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    rows = demo.main(['--quick', '--seeds', '0', '1', '--methods', 'fkd', '--jobs', '2',
+                      '--work-dir', str(tmp_path)])
+    assert [r.name.split(' ')[0] for r in rows] == ['teacher', 'student', 'vanilla', 'FKD']
+    assert [r.seeds for r in rows[1:]] == [[0, 1]] * 3
+    saved = json.loads((tmp_path / 'demo_table.json').read_text())
+    assert [r['accuracies'] for r in saved['rows']] == [r.accuracies for r in rows]
+    row_cpu = sum(r['cpu_s'] for r in saved['rows'])
+    assert row_cpu > 5.0 and saved['total_cpu_s'] >= row_cpu  # the parent alone trained nothing
+    assert (tmp_path / 'vanilla_seed1').is_dir() and (tmp_path / 'fkd_seed1').is_dir()
