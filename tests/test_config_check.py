@@ -43,6 +43,18 @@ def test_shrink_scales_the_top_level_data_preprocessor_the_runner_hands_to_the_m
     assert tuple(cfg.model.pruner.input_shape) == (3, 32, 64)
 
 
+def test_shrink_scales_a_search_proxys_fitness_images_like_its_base_config():
+    """A search config has no loaders of its own; its proxy's fitness loader resized Cityscapes to 2048x1024 while the
+    base config's images were shrunk 16x (the check took 8 minutes)."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'kd_zero',
+                                   'search_kd_zero_deeplabv3-r101_deeplabv3-r18_cityscapes.py'))
+    base = Config.fromfile(cfg.base_config)
+    assert 'x0.062' in shrink(cfg) and 'x0.062' in shrink(base)
+    fitness_resize = [t for t in cfg.proxy.fitness_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
+    test_resize = [t for t in base.test_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
+    assert tuple(fitness_resize['scale']) == tuple(test_resize['scale']) == (128, 64)
+
+
 def test_a_phase_beginning_after_the_shortened_schedule_begins_at_zero():
     """mmpretrain's ShuffleNetV2 schedule (MMRazor's KD ResNet-50 -> ShuffleNetV2 config) warms up for 5000
     iterations, then ``PolyLR(by_epoch=False, begin=5000)`` without ``end``: MMEngine ends it with the shortened
