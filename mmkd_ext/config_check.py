@@ -213,7 +213,7 @@ def shrink(cfg: Config, batch_size: int = 2) -> str:
     if floor and sizes and min(sizes) * factor < floor:
         factor = min(1.0, floor / min(sizes))
     if factor < 1.0:
-        for key in list(LOADERS) + ['fkd_generation', 'label_dataset', 'proxy']:
+        for key in list(LOADERS) + ['fkd_generation', 'label_dataset', 'proxy', 'amd']:  # amd: importance loader
             if key in cfg:
                 _scale_sizes(cfg[key], factor)
         # the top-level data_preprocessor too: MMEngine's Runner gives it to a model that sets none (mmseg
@@ -415,6 +415,16 @@ def limit_evaluation_images(cfg: Config, images: int = EVAL_IMAGES) -> None:
         if isinstance(loader, dict) and isinstance(loader.get('dataset'), dict):
             for leaf in iter_datasets(loader['dataset']):
                 leaf['indices'] = images
+
+
+def limit_importance_samples(amd: dict, samples: int, batch_size: int = 2) -> None:
+    """AMD's importance stage on ``samples`` training images in batches of ``batch_size`` (the configs ask for 2048
+    per-example gradients: on every stand-in image, the ViT-B check spent minutes there)."""
+    importance = amd.setdefault('importance', {})
+    importance['max_samples'] = min(importance.get('max_samples') or samples, samples)
+    loader = importance.get('dataloader')
+    if isinstance(loader, dict) and 'batch_size' in loader:
+        loader['batch_size'] = min(loader['batch_size'], batch_size)
 
 
 def _crops_per_image(cfg: Config) -> int:
@@ -691,6 +701,7 @@ class ConfigCheck:
             cfg.train_dataloader.dataset = _with_indices(cfg.train_dataloader.dataset,
                                                          self.iters * 2 * (HELD_OUT_EVERY if held_out else 1))
             limit_evaluation_images(cfg)
+            limit_importance_samples(cfg.amd, self.iters * 2)
             for key in ('joint_train_cfg', 'final_train_cfg'):
                 if key in cfg.amd:
                     _one_short_schedule(cfg.amd[key], self.iters)
@@ -864,4 +875,5 @@ def check_config(config: str, work_dir: Optional[str] = None, **kwargs) -> Check
 
 
 __all__ = ['ConfigCheck', 'ConfigCheckFailed', 'CheckReport', 'check_config', 'shrink', 'point_at_standin_data',
-           'kind_of', 'record_times', 'render_times_table', 'checkpoint_files']
+           'kind_of', 'record_times', 'render_times_table', 'checkpoint_files',
+           'limit_importance_samples']

@@ -17,6 +17,7 @@ from mmkd_ext.config_check import (
     StepRecord,
     check_config,
     checkpoint_files,
+    limit_importance_samples,
     limit_train_iterations,
     record_times,
     render_times_table,
@@ -53,6 +54,19 @@ def test_shrink_scales_a_search_proxys_fitness_images_like_its_base_config():
     fitness_resize = [t for t in cfg.proxy.fitness_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
     test_resize = [t for t in base.test_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
     assert tuple(fitness_resize['scale']) == tuple(test_resize['scale']) == (128, 64)
+
+
+def test_amd_checks_estimate_importance_on_a_few_shrunk_images():
+    """AMD's importance loader (2048 per-example gradients at 224 px) was neither shrunk nor shortened: the ViT-B
+    check spent most of its 7 minutes there."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'amd', 'amd_vit-base_vit-base-p15_16xb8-100e_cifar100.py'))
+    shrink(cfg)
+    resize = [t for t in cfg.amd.importance.dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
+    train_resize = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
+    assert resize['scale'] == train_resize['scale'] == 64
+    limit_importance_samples(cfg.amd, 4)
+    assert cfg.amd.importance.max_samples == 4 and cfg.amd.importance.dataloader.batch_size == 2
+    assert cfg.amd.importance.criterion == 'gradient'
 
 
 def test_a_phase_beginning_after_the_shortened_schedule_begins_at_zero():
