@@ -205,7 +205,7 @@ def shrink(cfg: Config, batch_size: int = 2) -> str:
     task = task_of(cfg)
     sizes = [s for key in LOADERS if key in cfg for s in _sizes_below(cfg[key])]
     # a KD-Zero search config has no loaders of its own: its proxy's fitness loader sets the factor (the base config
-    # is shrunk by the same rule; unscaled, the DeepLabV3-R101 search check ran its fitness at 2048x1024: 8 min)
+    # is shrunk by the same rule; unscaled, a Cityscapes search check ran its fitness at 2048x1024: 8 min)
     sizes += [s for key in ('fkd_generation', 'label_dataset', 'proxy') if key in cfg for s in _sizes_below(cfg[key])]
     largest = max(sizes, default=0)
     factor = min(1.0, SHRINK_TARGET[task] / largest) if largest and not _keeps_input_size(cfg) else 1.0
@@ -807,6 +807,8 @@ def _shorten_proxy(proxy: dict, train_images: int) -> None:
     """
     proxy['fraction'] = 1.0
     proxy['fitness_samples'] = 2
+    if proxy.get('held_out_every'):  # fitness on training images held out of the proxies
+        proxy['held_out_every'] = HELD_OUT_EVERY
     proxy['rejection'] = None
     proxy['min_accuracy'] = 0.0
     loader = proxy.get('fitness_dataloader')

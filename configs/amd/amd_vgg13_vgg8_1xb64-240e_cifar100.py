@@ -4,11 +4,11 @@
 # next conv's input; Li et al. [17] prune VGG this way), between the teacher and the student's FLOPs
 # (VGG8 = 0.34 x VGG13); the fixed VGG8 is then distilled from the selected TA ([R] METHODS.md §1.9).
 # Paper: teacher 75.38, student 70.68, KD 72.98, DGKD 74.40, AMD 74.47.
-# teacher_ckpt: train a CE-only vgg13 (CIFARVGG) on CIFAR-100 first (CRD recipe).
+# teacher_ckpt: CRD's released vgg13 (74.64%), converted by tools/model_converters/repdistiller_to_mmkd.py
 # Recipe (selection, loss weights, optimizer, schedule, loops) of the ResNet56 -> ResNet20 config; only the pair
 # changes. CRD-style CIFAR VGGs with BN from ../_base_/models/cifar100_classifiers.py (_delete_: replace the ResNets).
 _base_ = ['./amd_resnet56_resnet20_1xb64-240e_cifar100.py']
-teacher_ckpt = 'checkpoints/vgg13_cifar100.pth'
+teacher_ckpt = 'checkpoints/crd/vgg13_cifar100_converted.pth'
 student_scale = 0.34  # FLOPs(VGG8) / FLOPs(VGG13) = 96.5 M / 285.5 M (MMEngine count, 32 px)
 amd = dict(
     student_scale=student_scale,

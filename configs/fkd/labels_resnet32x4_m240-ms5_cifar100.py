@@ -5,7 +5,7 @@
 _base_ = ['../_base_/models/cifar100_classifiers.py']
 default_scope = 'mmrazor'
 custom_imports = dict(imports=['mmkd_ext'], allow_failed_imports=False)
-teachers = [dict(model={{_base_.resnet32x4}}, checkpoint='work_dirs/cifar100_resnet32x4/epoch_240.pth')]
+teachers = [dict(model={{_base_.resnet32x4}}, checkpoint='checkpoints/crd/resnet32x4_cifar100_converted.pth')]
 label_dataset = dict(type='CIFAR100', data_root='data/cifar100', split='train', pipeline=[], _scope_='mmpretrain')
 fkd_generation = dict(
     store_dir='data/fkd_labels/cifar100_resnet32x4_m240_ms5',

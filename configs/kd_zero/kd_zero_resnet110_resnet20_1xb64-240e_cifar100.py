@@ -4,7 +4,7 @@
 _base_ = [
     '../_base_/models/cifar100_classifiers.py', './_base_/cifar100_bs64_240e.py', '../_base_/default_runtime.py'
 ]
-teacher_ckpt = 'work_dirs/cifar100_resnet110/epoch_240.pth'  # train it first (same model, CE only)
+teacher_ckpt = 'checkpoints/crd/resnet110_cifar100_converted.pth'  # CRD released resnet110 (74.31%), converted
 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.layer3', teacher='backbone.layer3', student_channels=64, teacher_channels=64),

@@ -3,7 +3,7 @@
 # A search (search_kd_zero_resnet110_resnet20_cifar100.py pattern) writes best_distiller_config.py, which inherits
 # this file and replaces the distiller.
 _base_ = ['./kd_zero_resnet110_resnet20_1xb64-240e_cifar100.py']
-teacher_ckpt = 'work_dirs/cifar100_resnet32x4/epoch_240.pth'  # train it first (same model, CE only)
+teacher_ckpt = 'checkpoints/crd/resnet32x4_cifar100_converted.pth'  # CRD released resnet32x4 (79.42%), converted
 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student_channels=256, teacher_channels=256),

@@ -2,7 +2,7 @@
 # CRD-exact CIFAR backbones of mmkd_ext.models. Same recipe as resnet32x4 -> resnet8x4 but lr 0.01 (CRD recipe for
 # MobileNet students). The genome is the [R] default until a search writes best_distiller_config.py.
 _base_ = ['./kd_zero_resnet32x4_resnet8x4_1xb64-240e_cifar100.py']
-teacher_ckpt = 'work_dirs/cifar100_vgg13/epoch_240.pth'  # train it first (same model, CE only)
+teacher_ckpt = 'checkpoints/crd/vgg13_cifar100_converted.pth'  # CRD released vgg13 (74.64%), converted
 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     _delete_=True,

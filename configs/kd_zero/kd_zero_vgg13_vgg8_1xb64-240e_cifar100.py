@@ -2,7 +2,7 @@
 # mmkd_ext.models. Recipe, distiller and [R] default genome of the resnet110 -> resnet20 config. Feature knowledge =
 # the fifth conv block (512 x 4 x 4 for 32 px inputs).
 _base_ = ['./kd_zero_resnet110_resnet20_1xb64-240e_cifar100.py']
-teacher_ckpt = 'work_dirs/cifar100_vgg13/epoch_240.pth'  # train it first (same model, CE only)
+teacher_ckpt = 'checkpoints/crd/vgg13_cifar100_converted.pth'  # CRD released vgg13 (74.64%), converted
 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.blocks.4', teacher='backbone.blocks.4', student_channels=512, teacher_channels=512),

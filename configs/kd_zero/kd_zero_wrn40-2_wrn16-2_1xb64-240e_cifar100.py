@@ -2,7 +2,7 @@
 # Recipe, distiller and [R] default genome of the resnet110 -> resnet20 config; only the pair changes (CRD-exact
 # CIFAR WRNs of mmkd_ext.models). Feature knowledge = the last stage after the final BN + ReLU (backbone.relu).
 _base_ = ['./kd_zero_resnet110_resnet20_1xb64-240e_cifar100.py']
-teacher_ckpt = 'work_dirs/cifar100_wrn40-2/epoch_240.pth'  # train it first (same model, CE only)
+teacher_ckpt = 'checkpoints/crd/wrn_40_2_cifar100_converted.pth'  # CRD released wrn_40_2 (75.61%), converted
 
 kd_zero_sources = dict(  # [R] METHODS.md 2.3: last stage / pooled embedding / logits
     feature=dict(student='backbone.relu', teacher='backbone.relu', student_channels=128, teacher_channels=128),

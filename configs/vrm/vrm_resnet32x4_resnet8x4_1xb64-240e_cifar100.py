@@ -1,6 +1,6 @@
 # VRM on CIFAR-100, ResNet32x4 -> ResNet8x4 (paper Table 1: teacher 79.42, student 72.50, VRM 78.76).
 # CRD protocol ([R] METHODS.md 5.8): 240 epochs, batch 64, SGD lr 0.05, x0.1 at 150/180/210, wd 5e-4.
-# teacher_ckpt: train configs/kd/resnet32x4_1xb64-240e_cifar100.py first.
+# teacher_ckpt: CRD's released resnet32x4 (79.42%), converted by tools/model_converters/repdistiller_to_mmkd.py
 _base_ = [
     '../_base_/models/cifar100_classifiers.py', '../_base_/datasets/cifar100_bs64.py',
     '../_base_/schedules/cifar100_sgd_240e.py', '../_base_/default_runtime.py'
@@ -23,7 +23,7 @@ model = dict(
     type='VRMDistill',
     architecture={{_base_.resnet8x4}},
     teacher={{_base_.resnet32x4}},
-    teacher_ckpt='work_dirs/resnet32x4_1xb64-240e_cifar100/epoch_240.pth',
+    teacher_ckpt='checkpoints/crd/resnet32x4_cifar100_converted.pth',
     ce_reduction='sum',  # CE(real) + CE(virtual), [R] V5
     separate_bn_forward=False,  # one 2B forward ([R] 5.2)
     distiller=dict(

@@ -4,4 +4,4 @@ _base_ = ['./vrm_resnet32x4_resnet8x4_1xb64-240e_cifar100.py']
 model = dict(
     architecture={{_base_.resnet20}},
     teacher={{_base_.resnet56}},
-    teacher_ckpt='work_dirs/resnet56_1xb64-240e_cifar100/epoch_240.pth')
+    teacher_ckpt='checkpoints/crd/resnet56_cifar100_converted.pth')

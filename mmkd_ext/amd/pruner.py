@@ -28,7 +28,7 @@ class AMDPruner:
         model: classifier / segmentor with a ``backbone``.
         input_shape: (C, H, W) of the FLOPs measurement (scale = FLOPs ratio, §1.2).
         backbone_name: attribute holding the backbone.
-        ffn_granularity: ``'neuron'`` ([R] default) or ``'layer'``.
+        ffn_granularity: ``'neuron'`` ([R]; the only one, see :func:`~mmkd_ext.amd.pruning.find_units`).
         ranking_scope: ``'global'``/``'stage'``/``'layer'``; None picks the paper default
             (global for ViT, per stage for Swin, per layer for CNNs).
         normalise: layer-wise l2 normalisation before ranking (supp. §1).
@@ -64,13 +64,12 @@ class AMDPruner:
 
     # ranking ---------------------------------------------------------------------------------------
     def set_scores(self, scores: Dict[str, Tensor]) -> None:
-        """Rank with importance scores ``{unit name: (num_masks,)}`` (layer-granularity scores are broadcast)."""
+        """Rank with importance scores ``{unit name: (size,)}``."""
         full = {}
         for u in self.units:
             if u.name not in scores:
                 raise KeyError(f'importance scores miss unit {u.name!r}; were they computed for another model?')
-            s = scores[u.name].detach().float().cpu()
-            full[u.name] = s.expand(u.size).clone() if u.granularity_layer and s.numel() == 1 else s
+            full[u.name] = scores[u.name].detach().float().cpu()
         self.scores = full
         self.ranking = rank(full, self.units, self.scope, self.normalise, self.min_keep)
         self._solutions.clear()

@@ -6,8 +6,8 @@ tensor shape outside it:
 - ``'head'``: the I attention heads of one transformer block (supp. Eq. 1). The mask multiplies the
   per-head slices of the input of the output projection, i.e. ``sum_i psi_i Attn_i(X) W_O^(i)`` ([R] §1.3).
 - ``'neuron'``: the d_ff intermediate neurons of one FFN (supp. Eq. 2, [R] per-neuron granularity);
-  the mask multiplies the input of the second linear layer. With ``ffn_granularity='layer'`` one mask
-  scalar gates the whole FFN (the equation as printed).
+  the mask multiplies the input of the second linear layer. (The equation as printed gates whole FFNs;
+  ``ffn_granularity='layer'`` was removed, see :func:`find_units`.)
 - ``'channel'``: the inner channels of one residual block of a CNN (between ``conv_k`` and
   ``conv_{k+1}``), so the residual widths never change (Li et al. [17], greedy filter pruning). For the
   pre-activation blocks of the CIFAR Wide ResNets that is ``conv1 -> bn2 -> conv2``; for the plain CIFAR VGGs
@@ -49,7 +49,6 @@ class PrunableUnit:
         width: features per structure along ``dim`` (head_dim for heads, 1 otherwise).
         producers: ``(module_name, role)`` pairs sliced by :func:`densify` on their *output* side.
         cost_modules: module names whose FLOPs scale with the kept fraction of this unit.
-        granularity_layer: ``True`` when one mask scalar gates the whole unit (``ffn_granularity='layer'``).
     """
     name: str
     kind: str
@@ -60,11 +59,10 @@ class PrunableUnit:
     width: int
     producers: List[Tuple[str, str]] = field(default_factory=list)
     cost_modules: List[str] = field(default_factory=list)
-    granularity_layer: bool = False
 
     @property
     def num_masks(self) -> int:
-        return 1 if self.granularity_layer else self.size
+        return self.size
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -105,10 +103,9 @@ def _transformer_units(backbone: nn.Module, prefix: str, ffn_granularity: str) -
             if len(lins) < 2:
                 continue
             (n1, fc1), (n2, _) = lins[0], lins[-1]
-            layer = ffn_granularity == 'layer'
             units.append(PrunableUnit(
                 name=full, kind='neuron', size=fc1.out_features, stage=stage, consumer=_join(full, n2), dim=-1,
-                width=1, producers=[(_join(full, n1), 'linear')], cost_modules=[full], granularity_layer=layer))
+                width=1, producers=[(_join(full, n1), 'linear')], cost_modules=[full]))
     return units
 
 
@@ -227,7 +224,9 @@ def find_units(model: nn.Module, backbone_name: str = 'backbone',
     Args:
         model: an mmpretrain classifier / mmseg segmentor (or anything with the backbone attribute).
         backbone_name: attribute holding the backbone.
-        ffn_granularity: ``'neuron'`` ([R] default) or ``'layer'`` (one mask per FFN, supp. Eq. 2 as printed).
+        ffn_granularity: ``'neuron'`` ([R], METHODS.md A2). ``'layer'`` (one mask per FFN, supp. Eq. 2 as
+            printed) was removed: it never removed an FFN (``min_keep`` kept a neuron of each), its cost
+            model counted the masked neurons as removed, and ``normalise=True`` gave every FFN the same score.
 
     Returns:
         The units in module order.
@@ -235,8 +234,10 @@ def find_units(model: nn.Module, backbone_name: str = 'backbone',
     Raises:
         TypeError: the backbone has neither transformer blocks nor residual CNN blocks.
     """
-    if ffn_granularity not in ('neuron', 'layer'):
-        raise ValueError(f"ffn_granularity must be 'neuron' or 'layer', got {ffn_granularity!r}")
+    if ffn_granularity != 'neuron':
+        raise ValueError(f"ffn_granularity={ffn_granularity!r}: only 'neuron' is supported (FFN neurons are ranked "
+                         "and removed one by one); 'layer' (one mask per FFN) was removed because it never "
+                         'removed an FFN and its cost model disagreed with the masked model')
     backbone = getattr(model, backbone_name, None)
     if backbone is None:
         raise AttributeError(f'{type(model).__name__} has no attribute {backbone_name!r} to prune; '
@@ -320,7 +321,7 @@ class MaskSet:
     def _hook(self, unit: PrunableUnit):
         def hook(module, args):
             mask = getattr(module, MASK_BUFFER)
-            if not unit.granularity_layer and self._identity[unit.name] and not mask.requires_grad:
+            if self._identity[unit.name] and not mask.requires_grad:
                 return None  # identity: the unpruned model runs untouched (no device sync to find out)
             return (apply_unit_mask(args[0], mask, unit), ) + tuple(args[1:])
         return hook
@@ -335,7 +336,7 @@ class MaskSet:
         """Set binary masks from ``{unit name: (size,) bool}`` keep vectors (in place)."""
         for unit in self.units:
             k = keep[unit.name]
-            mask = k.float() if not unit.granularity_layer else k.float().max().reshape(1)
+            mask = k.float()
             getattr(self._consumers[unit.name], MASK_BUFFER).copy_(mask)
             self._identity[unit.name] = bool(mask.all())
 
@@ -361,14 +362,12 @@ def apply_unit_mask(x: Tensor, mask: Tensor, unit: PrunableUnit) -> Tensor:
 
     Args:
         x: consumer input, e.g. (B, N, I*d_h) for heads, (B, N, d_ff) for neurons, (B, C, H, W) for channels.
-        mask: (I,), (d_ff,), (C,), or (1,) for a layer-granularity FFN mask.
+        mask: (I,), (d_ff,) or (C,).
         unit: the unit (dim and width per structure).
 
     Returns:
         ``x`` with every structure scaled by its mask value, same shape.
     """
-    if unit.granularity_layer:
-        return x * mask.reshape(())
     full = mask.repeat_interleave(unit.width) if unit.width > 1 else mask
     dim = unit.dim % x.dim()
     shape = [1] * x.dim()
@@ -626,8 +625,6 @@ def densify(model: nn.Module, units: Sequence[PrunableUnit], keep: Dict[str, Ten
     widths = {}
     for u in units:
         k = keep[u.name]
-        if u.granularity_layer:
-            k = torch.ones(u.size, dtype=torch.bool) if bool(k.any()) else torch.zeros(u.size, dtype=torch.bool)
         idx = torch.nonzero(k.cpu(), as_tuple=False).flatten()
         if u.kind == 'head':
             _check_head_owner(modules[u.name], u.name)

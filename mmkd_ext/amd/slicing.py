@@ -30,7 +30,7 @@ from .pruning import PrunableUnit
 
 def sliceable(unit: PrunableUnit) -> bool:
     """Whether ``unit`` can run sliced (channel units, per-neuron FFN units)."""
-    return unit.kind in ('channel', 'neuron') and not unit.granularity_layer
+    return unit.kind in ('channel', 'neuron')
 
 
 def _select(t: Optional[Tensor], index: Optional[Tensor], dim: int) -> Optional[Tensor]:

@@ -21,6 +21,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..checks import check_cfg_options
+from ..held_out import held_out_dataloaders
 from .genome import Genome
 from .hooks import CandidateRejected
 from .task_outputs import check_searchable, infer_task, task_fitness
@@ -232,6 +233,9 @@ class ProxyEvaluator:
         seed: student initialisation seed, identical for every candidate.
         rejection: ``KDZeroRejectionHook`` arguments; None disables the protocol.
         fitness_dataloader: dataloader config of the held-out split for the fitness (default: val_dataloader).
+        held_out_every: instead of ``fitness_dataloader``: hold out every ``held_out_every``-th training image
+            (:mod:`mmkd_ext.held_out`, the split AMD and ACMKD select on): the proxies train on the others and
+            the fitness is measured on them, with ``val_dataloader``'s pipeline and batch size.
         fitness_samples: images used for the fitness ([R] 2,000).
         min_accuracy: reject when the proxy accuracy (%; pixel accuracy for segmentation) is below this
             ([R] 2x chance, ``200 / num_classes``).
@@ -252,7 +256,7 @@ class ProxyEvaluator:
                  rejection: Optional[dict] = None, fitness_dataloader: Optional[dict] = None,
                  fitness_samples: int = 2000, min_accuracy: Optional[float] = None,
                  cfg_options: Optional[dict] = None, task: str = 'auto', seg_options: Optional[dict] = None,
-                 base_batch_size: Optional[int] = None) -> None:
+                 base_batch_size: Optional[int] = None, held_out_every: Optional[int] = None) -> None:
         self.base = Config.fromfile(base_config)
         check_cfg_options(self.base, cfg_options)
         self.base_batch_size = resolve_base_batch_size(self.base, base_config, base_batch_size)  # before overrides
@@ -267,6 +271,11 @@ class ProxyEvaluator:
             raise ValueError(f'seg_options are for segmentation searches; {base_config} is {self.task}')
         self.work_dir, self.fraction, self.seed = work_dir, fraction, seed
         self.rejection = rejection
+        if held_out_every is not None:
+            if fitness_dataloader is not None:
+                raise ValueError('proxy: give either fitness_dataloader or held_out_every, not both')
+            self.base.train_dataloader, fitness_dataloader = held_out_dataloaders(
+                self.base.train_dataloader, self.base.val_dataloader, held_out_every)
         self.fitness_dataloader = fitness_dataloader or self.base.val_dataloader
         self.fitness_samples = fitness_samples
         self.seg_options = dict(seg_options or {})

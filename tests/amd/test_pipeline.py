@@ -1,7 +1,9 @@
 """tools/amd/run.py: the stages, resume after a kill, and the exported models (METHODS.md §1.7)."""
 
+import glob
 import json
 import os.path as osp
+from pathlib import Path
 
 import pytest
 import torch
@@ -284,29 +286,6 @@ class RecordImagesHook(Hook):
         self.seen['val'] += [s.img_path for s in data_batch['data_samples']]
 
 
-def test_ta_is_selected_on_held_out_training_images_never_trained_on(tmp_path, teacher_ckpt):
-    tiny = _write_config(tmp_path, teacher_ckpt, 2)
-    path = tmp_path / 'amd_held_out.py'
-    path.write_text(f"_base_ = [{tiny!r}]\ntrain_dataloader = dict(dataset=dict(indices=40), batch_size=12)\n"
-                    "custom_hooks = [dict(type='mmrazor.RecordImagesHook')]\n")
-    RecordImagesHook.seen = {'train': [], 'val': []}
-    state = _run(str(path), str(tmp_path / 'work'), '--until', 'select_1')
-    # the 40 training images in the dataset's own order; [R] every 10th (indices 9, 19, 29, 39) is held out
-    train_set = PRETRAIN_DATASETS.build(dict(Config.fromfile(DEMO).train_dataloader.dataset, indices=40))
-    files = [train_set.get_data_info(i)['img_path'] for i in range(40)]
-    held_out = {files[i] for i in (9, 19, 29, 39)}
-    seen = RecordImagesHook.seen
-    assert set(seen['train']) == set(files) - held_out  # 2 epochs of 36 images: all trained, none held out
-    assert {p for p in seen['val'] if '/train/' in p} == held_out  # the joint run validated on the held-out images
-    assert len([p for p in seen['val'] if '/val/' in p]) == 3 * 20  # then every candidate on val, for the report
-    joint, select = state['joint_1'], state['select_1']
-    assert select['split'] == 'held_out'
-    for scale, acc in zip(select['scales'], select['accuracies']):
-        held = joint['selection_metrics'][f'scale_{scale:.4f}/accuracy/top1']
-        assert acc == pytest.approx(held / 100) and held % 25 == 0  # 4 held-out images: multiples of 25%
-        assert joint['metrics'][f'scale_{scale:.4f}/accuracy/top1'] % 5 == 0  # 20 val images
-
-
 def test_val_selection_stays_an_option(tmp_path, teacher_ckpt):
     tiny = _write_config(tmp_path, teacher_ckpt, 1)
     path = tmp_path / 'amd_val.py'
@@ -326,3 +305,60 @@ def test_train_cfg_option_reaches_every_training_stage(tmp_path, teacher_ckpt):
     _run(tiny, str(work), '--until', 'joint_1', '--cfg-options', 'train_cfg.max_epochs=1')
     with open(work / 'joint_1' / 'last_checkpoint') as f:
         assert f.read().strip().endswith('epoch_1.pth')
+
+
+SPREAD = list(range(0, 300, 5))  # 60 training images of all 10 classes (the ImageFolder is sorted by class)
+
+
+def _trained_tiny_teacher(path, steps=40):
+    """The tiny config's resnet8, trained briefly on SPREAD (plain SGD): accurate enough for a steep candidate curve."""
+    cfg = Config.fromfile(_write_config(Path(path).parent, "unused", 1))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model.teacher)
+    data = PRETRAIN_DATASETS.build(dict(Config.fromfile(DEMO).train_dataloader.dataset, indices=SPREAD))
+    optim = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.train()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        idx = torch.randperm(len(data), generator=g)[:20].tolist()
+        batch = model.data_preprocessor(dict(inputs=[data[i]['inputs'] for i in idx],
+                                             data_samples=[data[i]['data_samples'] for i in idx]), True)
+        loss = sum(model(**batch, mode='loss').values())
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    torch.save({"state_dict": model.state_dict()}, path)
+    return path
+
+
+def test_default_lambda_rule_selects_a_real_ta_and_the_student_is_distilled_from_it(tmp_path, digits_root):
+    ckpt = _trained_tiny_teacher(str(tmp_path / 'teacher.pth'))
+    path = tmp_path / 'amd_ta.py'
+    path.write_text(f"_base_ = [{_write_config(tmp_path, ckpt, 2)!r}]\n"
+                    f"train_dataloader = dict(dataset=dict(indices={SPREAD}), batch_size=27)\n"
+                    "custom_hooks = [dict(type='mmrazor.RecordImagesHook')]\n"
+                    "amd = dict(student_scale=0.15, selection=dict(_delete_=True))\n")  # the default rule, lambda 0.2
+    RecordImagesHook.seen = {'train': [], 'val': []}
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'select_1')
+    # [R] held-out selection: every 10th of the 60 training images is left out of the joint training and selects
+    train_set = PRETRAIN_DATASETS.build(dict(Config.fromfile(DEMO).train_dataloader.dataset, indices=SPREAD))
+    files = [train_set.get_data_info(i)['img_path'] for i in range(len(SPREAD))]
+    held_out = {files[i] for i in range(9, len(SPREAD), 10)}  # 6 images
+    seen = RecordImagesHook.seen
+    assert set(seen['train']) == set(files) - held_out  # 2 epochs of 54 images: all trained, none held out
+    assert {p for p in seen['val'] if '/train/' in p} == held_out  # the joint run validated on the held-out images
+    assert len([p for p in seen['val'] if '/val/' in p]) == 3 * 20  # then every candidate on val, for the report
+    for scale, acc in zip(state['select_1']['scales'], state['select_1']['accuracies']):
+        held = state['joint_1']['selection_metrics'][f'scale_{scale:.4f}/accuracy/top1']
+        assert acc == pytest.approx(held / 100) and abs(held * 6 / 100 - round(held * 6 / 100)) < 1e-4  # k of 6
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'final')
+    select, final = state['select_1'], state['final']
+    assert select['rule'] == 'lambda_tradeoff' and select['scales'][-1] == pytest.approx(0.15)
+    # the hand-computed rule on the measured held-out accuracies: argmax P_k + 0.2 (1 - s_k), ties to the smaller
+    objective = [p + 0.2 * (1 - s) for s, p in zip(select['scales'], select['accuracies'])]
+    best = max(k for k, o in enumerate(objective) if o >= max(objective) - 1e-12)
+    assert select['selected_index'] == best and select['selected_scale'] > 0.15  # a real TA, not the target
+    assert final['trained'] and final['ta_scale'] == select['selected_scale']
+    dumped = Config.fromfile(next(p for p in glob.glob(str(tmp_path / 'work' / 'final' / '*.py'))))
+    assert dumped.model.teacher_scale == pytest.approx(select['selected_scale'])  # the TA teaches the student
+    assert dumped.model.teacher_ckpt == state['joint_1']['student'] and min(dumped.model.scales) == pytest.approx(0.15)

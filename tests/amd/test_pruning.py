@@ -171,3 +171,9 @@ def test_cost_model_refuses_nested_cost_modules():
     units[0].cost_modules.append("backbone.layer1")
     with pytest.raises(ValueError, match="nested"):
         CostModel.measure(model, units, (torch.randn(1, *INPUT),))
+
+
+def test_layer_granularity_ffn_masks_are_refused():
+    """'layer' never removed an FFN and its cost model disagreed with the masked model: it was removed."""
+    with pytest.raises(ValueError, match="only 'neuron' is supported"):
+        find_units(build(tiny_vit()), ffn_granularity='layer')

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 from mmengine.logging import MessageHub
+from mmengine.runner import Runner
 
 from mmkd_ext.kd_zero.genome import Genome
 from mmkd_ext.kd_zero.proxy import ProxyEvaluator, compress_schedule, distiller_cfg, proxy_config
@@ -131,3 +132,17 @@ def test_best_config_still_loads_after_its_folder_is_moved(tmp_path):
     write_best_config(genome, BASE, base.kd_zero_sources, str(os_dir / 'best.py'))
     shutil.move(str(tmp_path / 'search'), str(tmp_path / 'moved'))
     assert Config.fromfile(str(tmp_path / 'moved' / 'deep' / 'best.py')).kd_zero_genome == genome.to_dict()
+
+
+def test_held_out_fitness_split_is_the_shared_one_and_not_trained_on(tmp_path, digits_root):
+    """held_out_every=10: proxies train on 58 of the 64 images, the fitness uses the other 6 (mmkd_ext/held_out.py)."""
+    proxy = evaluator(tmp_path, fitness_dataloader=None, fitness_samples=6, held_out_every=10, rejection=None)
+    train = Runner.build_dataloader(proxy.base.train_dataloader).dataset
+    held = Runner.build_dataloader(proxy.fitness_dataloader).dataset
+    assert (len(train), len(held)) == (58, 6)
+    assert not {train.dataset.get_data_info(i)['img_path'] for i in train.indices} & \
+        {held.dataset.get_data_info(i)['img_path'] for i in held.indices}
+    assert held.dataset.pipeline.transforms[-1].__class__.__name__ == 'PackInputs' and \
+        len(held.dataset.pipeline.transforms) == 2  # the val pipeline: no random crop
+    result = proxy(Genome('logits', 'no', 'no', 'no', 'kl', 1.0, 'no', 4.0))
+    assert result.status == 'ok' and result.iters == 2, result.reason  # 58 images at batch 32: 2 iterations
