@@ -13,12 +13,15 @@ JPEGs average ~110 KB), generated once, deterministic, the same files for every 
    plain (mmpretrain's ImageNet pipeline: LoadImageFromFile, RandomResizedCrop, RandomFlip, PackInputs),
    online KD (MMRazor SingleTeacherDistill, ResNet-34 teacher, KL on the logits) and FKD (our ImageNet FKD
    config's FKDDataset + FKDReplayCrop + fkd_collate over a label store, ``crops/m`` images of m crops).
-   Prints crops/s, images/s and the ratios FKD/plain and FKD/KD.
-2. The breakdown per crop (main process): decode (LoadImageFromFile), crop/resize/flip/pack (+ label
-   read for FKD), forward/backward (train_step), and the crops/s they predict when data loading is
-   serial with the step (1 free core) or fully hidden by the workers (enough free cores).
-3. Label generation (tools/fkd/generate_labels.py's generate_labels) with the teacher in fp32, bf16
-   autocast and channels_last: crops/s against fp32 and the max |difference| of the stored labels.
+   Prints crops/s, images/s, the ratios FKD/plain and FKD/KD, and the CPU seconds per crop of all
+   processes (main + workers, from /proc): on a shared machine the figure that other jobs do not move.
+2. The breakdown per crop, each part timed alone in the main process (CPU time on a CPU, medians):
+   decode (LoadImageFromFile), crop/resize/flip/pack (+ label record read and decode for FKD),
+   forward/backward (train_step); their sum next to the CPU per crop measured in training, and the
+   FKD / plain ratio the sums predict.
+3. Label generation (generate_labels of tools/fkd/generate_labels.py) with the teacher in fp32, bf16
+   autocast and channels_last: crops/s and crops per CPU-second against fp32, and the stored labels'
+   max |difference| to the fp32 store (teacher calibrated to peaked labels, see generation_precision).
 Weights are random (fixed seeds): speed does not depend on them.
 """
 import argparse
