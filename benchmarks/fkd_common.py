@@ -4,10 +4,11 @@ A :class:`Trainer` is one training mode (a model config and its train dataloader
 MMEngine/MMRazor registries); :func:`compare` times several modes in alternating rounds, each round with
 a fresh dataloader iterator and a warm-up, so the machine's drifting load hits every mode alike.
 """
+import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, Optional, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -96,37 +97,63 @@ class Trainer:
     def step(self, batch: dict) -> None:
         self.model.train_step(batch, optim_wrapper=self.wrapper)
 
-    def samples_per_s(self, iters: int) -> float:
-        """Samples (crops) per second over ``iters`` train steps, data loading included."""
-        n, start = 0, time.perf_counter()
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by this process and the current loader's worker processes."""
+        workers = getattr(self.batches, '_workers', [])  # torch's multi-process loader iterator
+        return time.process_time() + sum(process_cpu_seconds(w.pid) for w in workers)
+
+    def measure(self, iters: int) -> Tuple[float, float]:
+        """Over ``iters`` train steps, data loading included: samples (crops) per second of wall time, and CPU
+        seconds per sample of this process and its loader workers (on a shared machine the load-independent
+        figure: it does not count the time other programs hold the cores)."""
+        n, start, cpu = 0, time.perf_counter(), self.cpu_seconds()
         for _ in range(iters):
             batch = self.next_batch()
             self.step(batch)
             n += len(batch['inputs'])
-        return n / (time.perf_counter() - start)
+        return n / (time.perf_counter() - start), (self.cpu_seconds() - cpu) / n
 
-    def step_seconds_per_sample(self, reps: int) -> float:
-        """Seconds per sample of the train step alone (one loaded batch, stepped ``reps`` times after one)."""
+    def step_seconds_per_sample(self, reps: int, clock: Callable[[], float] = time.perf_counter) -> float:
+        """Seconds (of ``clock``) per sample of the train step alone: median over ``reps`` steps of one batch."""
         batch = self.next_batch()
         self.restart()  # no worker pre-fetches while the step is timed
         self.step(batch)
-        start = time.perf_counter()
+        times = []
         for _ in range(reps):
+            start = clock()
             self.step(batch)
-        return (time.perf_counter() - start) / reps / len(batch['inputs'])
+            times.append(clock() - start)
+        return float(np.median(times)) / len(batch['inputs'])
 
 
-def compare(trainers: Dict[str, Trainer], iters: int, rounds: int, warmup: int = 2) -> Dict[str, float]:
-    """Median samples/s per mode over ``rounds`` rounds that alternate the modes (machine load drifts).
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; NaN where unavailable)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')  # utime, stime (fields 14, 15)
+    except (OSError, ValueError, IndexError):
+        return float('nan')
+
+
+def compare(trainers: Dict[str, Trainer], iters: int, rounds: int,
+            warmup: int = 2) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """Median samples/s and CPU seconds per sample per mode over ``rounds`` rounds that alternate the modes.
 
     Each mode, each round: a fresh loader iterator (no worker of another mode runs meanwhile),
     ``warmup`` untimed steps (worker start-up, pre-fetch), then ``iters`` timed steps.
+
+    Returns:
+        ({mode: samples/s}, {mode: CPU seconds per sample}).
     """
-    rates = {name: [] for name in trainers}
+    rates, cpu = {name: [] for name in trainers}, {name: [] for name in trainers}
     for _ in range(rounds):
         for name, t in trainers.items():
             t.restart()
-            t.samples_per_s(warmup)
-            rates[name].append(t.samples_per_s(iters))
+            t.measure(warmup)
+            rate, cpu_per_sample = t.measure(iters)
+            rates[name].append(rate)
+            cpu[name].append(cpu_per_sample)
             t.restart()
-    return {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
+    return ({name: float(np.median(r)) for name, r in rates.items()},
+            {name: float(np.median(c)) for name, c in cpu.items()})

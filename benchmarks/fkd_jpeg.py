@@ -13,12 +13,15 @@ JPEGs average ~110 KB), generated once, deterministic, the same files for every 
    plain (mmpretrain's ImageNet pipeline: LoadImageFromFile, RandomResizedCrop, RandomFlip, PackInputs),
    online KD (MMRazor SingleTeacherDistill, ResNet-34 teacher, KL on the logits) and FKD (our ImageNet FKD
    config's FKDDataset + FKDReplayCrop + fkd_collate over a label store, ``crops/m`` images of m crops).
-   Prints crops/s, images/s and the ratios FKD/plain and FKD/KD.
-2. The breakdown per crop (main process): decode (LoadImageFromFile), crop/resize/flip/pack (+ label
-   read for FKD), forward/backward (train_step), and the crops/s they predict when data loading is
-   serial with the step (1 free core) or fully hidden by the workers (enough free cores).
-3. Label generation (tools/fkd/generate_labels.py's generate_labels) with the teacher in fp32, bf16
-   autocast and channels_last: crops/s against fp32 and the max |difference| of the stored labels.
+   Prints crops/s, images/s, the ratios FKD/plain and FKD/KD, and the CPU seconds per crop of all
+   processes (main + workers, from /proc): on a shared machine the figure that other jobs do not move.
+2. The breakdown per crop, each part timed alone in the main process (CPU time on a CPU, medians):
+   decode (LoadImageFromFile), crop/resize/flip/pack (+ label record read and decode for FKD),
+   forward/backward (train_step); their sum next to the CPU per crop measured in training, and the
+   FKD / plain ratio the sums predict.
+3. Label generation (generate_labels of tools/fkd/generate_labels.py) with the teacher in fp32, bf16
+   autocast and channels_last: crops/s and crops per CPU-second against fp32, and the stored labels'
+   max |difference| to the fp32 store (teacher calibrated to peaked labels, see generation_precision).
 Weights are random (fixed seeds): speed does not depend on them.
 """
 import argparse
@@ -29,7 +32,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import mmpretrain
@@ -46,6 +49,7 @@ from mmkd_ext.registry import PRETRAIN_DATASETS  # noqa: E402
 
 FKD_CONFIG = 'configs/fkd/fkd_efficientnet-l2_resnet50_8xb128-300e_in1k.py'
 LABEL_CONFIG = 'configs/fkd/labels_efficientnet-l2-475_m200-ms5_in1k.py'
+KD_CONFIG = 'configs/kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'
 DATA_ROOT = 'data/bench/fkd_jpeg'
 IMAGE_SIZE = (375, 500)  # (h, w), ImageNet's most common size
 JPEG_QUALITY = 90
@@ -147,17 +151,11 @@ def plain_config(args) -> Config:
 
 
 def kd_config(args) -> Config:
-    """Online KD: MMRazor's SingleTeacherDistill, ResNet-34 teacher forward on every crop, KL on the logits."""
+    """Online KD: MMRazor's SingleTeacherDistill with the distiller of our logit-KD config (KL, tau 4, on
+    head.fc), ResNet-34 teacher forward on every crop."""
     cfg = plain_config(args)
-    cfg.model = dict(
-        _scope_='mmrazor', type='SingleTeacherDistill', architecture=classifier(18), teacher=classifier(34),
-        distiller=dict(
-            type='ConfigurableDistiller',
-            student_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
-            teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
-            distill_losses=dict(loss_kl=dict(type='KLDivergence', tau=1, loss_weight=1)),
-            loss_forward_mappings=dict(loss_kl=dict(preds_S=dict(from_student=True, recorder='fc'),
-                                                    preds_T=dict(from_student=False, recorder='fc')))))
+    cfg.model = dict(Config.fromfile(KD_CONFIG).model.to_dict(), architecture=classifier(18), teacher=classifier(34),
+                     teacher_ckpt=None)
     return cfg
 
 
@@ -208,37 +206,44 @@ def training_store(args) -> str:
 
 
 def generation_precision(args) -> None:
-    """Label generation in fp32, fp32 + channels_last, bf16, bf16 + channels_last: crops/s (median of
-    alternating rounds) and the stored labels' max |difference| to the fp32 store.
+    """Label generation in fp32, fp32 + channels_last, bf16, bf16 + channels_last: crops/s and crops per
+    CPU-second (medians of alternating rounds; loading in this process, so its CPU time is all of it) and the
+    stored labels' max |difference| to the fp32 store.
 
     The teacher is calibrated (:func:`fkd_common.calibrated_checkpoint`, logit std 5 over 1000 classes) so
     its labels are as peaked as a trained teacher's; a random one's near-uniform labels hide precision loss.
     """
     tmp = tempfile.mkdtemp(prefix='fkd_jpeg_gen_')
-    images = np.stack([cv2.resize(cv2.imread(osp.join(DATA_ROOT, 'train', line.split()[0])), (args.size, args.size))
-                       for line in open(osp.join(DATA_ROOT, 'meta', 'train.txt')).readlines()[:32]])
+    with open(osp.join(DATA_ROOT, 'meta', 'train.txt')) as f:
+        files = [osp.join(DATA_ROOT, 'train', line.split()[0]) for line in f.readlines()[:32]]
+    images = np.stack([cv2.resize(cv2.imread(path), (args.gen_size, args.gen_size)) for path in files])
     ckpt = calibrated_checkpoint(classifier(34), images, osp.join(tmp, 'teacher.pth'), logit_std=5.0)
     variants = {'fp32': ('none', False), 'fp32 + channels_last': ('none', True),
                 'bf16 autocast': ('bf16', False), 'bf16 + channels_last': ('bf16', True)}
-    rates = {name: [] for name in variants}
+    rates, cpu_rates = {name: [] for name in variants}, {name: [] for name in variants}
     for r in range(args.gen_rounds):
         for name, (amp, nhwc) in variants.items():
-            store = osp.join(tmp, f'{r}_{amp}_{nhwc}')
-            cfg = label_config(args, store, args.gen_images, args.size, amp, nhwc, ckpt)
+            cfg = label_config(args, osp.join(tmp, f'{r}_{amp}_{nhwc}'), args.gen_images, args.gen_size, amp, nhwc,
+                               ckpt)
+            cfg.fkd_generation.num_workers = 0
+            cpu = time.process_time()
             rep = generate_labels(cfg, progress=False, log=lambda *_: None)
             rates[name].append(rep.crops_per_s)
+            cpu_rates[name].append(rep.crops / (time.process_time() - cpu))
+    rate, cpu_rate = ({k: float(np.median(v)) for k, v in d.items()} for d in (rates, cpu_rates))
     reference = stored_labels(osp.join(tmp, '0_none_False'))
-    print(f'\n[generation] teacher ResNet-34 at {args.size} px, {args.gen_images} images x {NUM_CROPS} crops, '
-          f'{args.workers} workers, median of {args.gen_rounds} alternating rounds; labels: MS top-5 fp16, '
+    print(f'\n[generation] teacher ResNet-34 at {args.gen_size} px, {args.gen_images} images x {NUM_CROPS} crops, '
+          f'loading in the main process, medians of {args.gen_rounds} alternating rounds; labels: MS top-5 fp16, '
           f'mean top-1 probability {reference.max(dim=1).values.mean():.2f}')
-    print(f'  {"teacher":22s} {"crops/s":>8s} {"vs fp32":>8s} {"max |p - p_fp32|":>17s} {"top-1 agree":>12s}')
-    base = sorted(rates['fp32'])[len(rates['fp32']) // 2]
+    print(f'  {"teacher":22s} {"crops/s":>8s} {"vs fp32":>8s} {"crops/CPU-s":>12s} {"vs fp32":>8s} '
+          f'{"max |p - p_fp32|":>17s} {"mean max":>9s} {"top-1 agree":>12s}')
     for name, (amp, nhwc) in variants.items():
-        rate = sorted(rates[name])[len(rates[name]) // 2]
         labels = stored_labels(osp.join(tmp, f'0_{amp}_{nhwc}'))
-        diff = (labels - reference).abs().max().item()
+        diff = (labels - reference).abs().amax(dim=1)
         agree = (labels.argmax(1) == reference.argmax(1)).float().mean().item()
-        print(f'  {name:22s} {rate:8.1f} {rate / base:7.2f}x {diff:17.2e} {100 * agree:11.1f}%')
+        print(f'  {name:22s} {rate[name]:8.1f} {rate[name] / rate["fp32"]:7.2f}x {cpu_rate[name]:12.1f} '
+              f'{cpu_rate[name] / cpu_rate["fp32"]:7.2f}x {diff.max().item():17.2e} {diff.mean().item():9.1e} '
+              f'{100 * agree:11.1f}%')
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -250,50 +255,54 @@ def stored_labels(store_dir: str) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Breakdown
 # ----------------------------------------------------------------------------------------------
-def seconds_per_item(dataset, count: int) -> float:
-    """Mean seconds of ``dataset[i]`` over the first ``count`` items (after one untimed item)."""
-    dataset[0]
-    start = time.perf_counter()
-    for i in range(1, count + 1):
-        dataset[i]
-    return (time.perf_counter() - start) / count
+def item_seconds(datasets: dict, count: int, clock: Callable[[], float]) -> dict:
+    """Median ``clock`` seconds of ``dataset[i]`` per dataset over images 1..count, timed interleaved image by
+    image (load drifts hit every dataset alike)."""
+    times = {name: [] for name in datasets}
+    for i in range(count + 1):
+        for name, dataset in datasets.items():
+            start = clock()
+            dataset[i]
+            if i:  # image 0 warms up
+                times[name].append(clock() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def breakdown(args, configs: dict, trainers: dict, rates: dict) -> None:
-    """Per-crop costs measured in this process and the crops/s they predict, next to the measured ones."""
-    n = args.breakdown_images
-    decode = seconds_per_item(PRETRAIN_DATASETS.build(image_dataset([dict(type='LoadImageFromFile')], args.images)),
-                              n)
-    rows = []
+def breakdown(args, configs: dict, trainers: dict, cpu: dict) -> None:
+    """Per-crop costs measured one by one in this process, their sum next to the CPU per crop measured in
+    training, and the FKD / plain ratio they predict."""
+    clock = time.process_time if args.device == 'cpu' else time.perf_counter
+    datasets = {name: PRETRAIN_DATASETS.build(cfg.train_dataloader.dataset.to_dict()) for name, cfg in configs.items()}
+    datasets['decode'] = PRETRAIN_DATASETS.build(image_dataset([dict(type='LoadImageFromFile')], args.images))
+    item = item_seconds(datasets, args.breakdown_images, clock)
+    rows = {}
     for name, cfg in configs.items():
         m = cfg.train_dataloader.dataset.get('crops_per_image', 1)
-        data = seconds_per_item(PRETRAIN_DATASETS.build(cfg.train_dataloader.dataset.to_dict()), n // m + 1)
-        crop = (data - decode) / m  # crop/resize/flip/pack (+ label read and decode for FKD) per crop
-        step = trainers[name].step_seconds_per_sample(args.breakdown_steps)
-        rows.append((name, m, decode / m, crop, step))
-    print(f'\n[breakdown] ms per crop, measured one by one in the main process ({torch.get_num_threads()} torch '
-          f'thread(s)); predicted crops/s: data loading serial with the step (1 free core) | hidden by '
-          f'{args.workers} free worker cores; measured crops/s from [training]')
-    print(f'  {"mode":10s} {"decode":>7s} {"crop+":>7s} {"fwd/bwd":>8s} {"decode %":>9s} {"serial":>8s} '
-          f'{"hidden":>8s} {"measured":>9s}')
-    for name, m, dec, crop, step in rows:
+        crop = (item[name] - item['decode']) / m  # crop/resize/flip/pack (+ label read and decode for FKD) per crop
+        rows[name] = (item['decode'] / m, crop, trainers[name].step_seconds_per_sample(args.breakdown_steps, clock))
+    unit = 'CPU ms' if args.device == 'cpu' else 'ms'
+    print(f'\n[breakdown] {unit} per crop, each part measured alone in the main process ({torch.get_num_threads()} '
+          'torch thread(s), medians); "crop+" = crop/resize/flip/pack (FKD: + label record read and decode); '
+          '"training" = CPU per crop of all processes in [training]; "rest" = training - sum (batch transfer '
+          'between processes, collate, loader overhead)')
+    print(f'  {"mode":10s} {"decode":>7s} {"crop+":>7s} {"fwd/bwd":>8s} {"sum":>7s} {"decode %":>9s} '
+          f'{"training":>9s} {"rest":>7s}')
+    for name, (dec, crop, step) in rows.items():
         total = dec + crop + step
-        hidden = 1 / max(step, (dec + crop) / args.workers)
-        print(f'  {name:10s} {1e3 * dec:7.2f} {1e3 * crop:7.2f} {1e3 * step:8.2f} {100 * dec / total:8.1f}% '
-              f'{1 / total:8.1f} {hidden:8.1f} {rates[name]:9.1f}')
-    plain = {name: dec + crop + step for name, _, dec, crop, step in rows}
-    print('  (crop+ = crop/resize/flip/pack per crop, for FKD with the label record read and decoded)')
-    for name in configs:
+        print(f'  {name:10s} {1e3 * dec:7.2f} {1e3 * crop:7.2f} {1e3 * step:8.2f} {1e3 * total:7.2f} '
+              f'{100 * dec / total:8.1f}% {1e3 * cpu[name]:9.2f} {1e3 * (cpu[name] - total):7.2f}')
+    plain = sum(rows['plain'])
+    for name, parts in rows.items():
         if name.startswith('FKD'):
-            print(f'  {name} / plain: predicted serial {plain["plain"] / plain[name]:.3f}, '
-                  f'measured {rates[name] / rates["plain"]:.3f}')
+            print(f'  {name} / plain, crops per CPU-second: predicted by the sums {plain / sum(parts):.3f}, '
+                  f'measured in training {cpu["plain"] / cpu[name]:.3f}')
 
 
 # ----------------------------------------------------------------------------------------------
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', type=int, default=2000, help='JPEGs in the stand-in (generated once)')
-    parser.add_argument('--size', type=int, default=64, help='student (and generation-benchmark teacher) crop px')
+    parser.add_argument('--size', type=int, default=64, help='student crop px')
     parser.add_argument('--crops', type=int, default=32, help='crops per train step (plain: images per step)')
     parser.add_argument('--workers', type=int, default=2, help='DataLoader workers')
     parser.add_argument('--iters', type=int, default=8, help='timed train steps per mode and round')
@@ -302,9 +311,10 @@ def main():
     parser.add_argument('--device', default='cpu', help='where the student and teachers run')
     parser.add_argument('--store-size', type=int, default=32, help='teacher crop px of the training label store')
     parser.add_argument('--gen-images', type=int, default=16, help='images labelled per generation variant')
-    parser.add_argument('--gen-rounds', type=int, default=2)
-    parser.add_argument('--breakdown-images', type=int, default=24)
-    parser.add_argument('--breakdown-steps', type=int, default=3)
+    parser.add_argument('--gen-size', type=int, default=64, help='teacher crop px in the generation benchmark')
+    parser.add_argument('--gen-rounds', type=int, default=3)
+    parser.add_argument('--breakdown-images', type=int, default=40)
+    parser.add_argument('--breakdown-steps', type=int, default=5)
     parser.add_argument('--skip-generation', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -319,15 +329,16 @@ def main():
     configs = {'plain': plain_config(args), 'online KD': kd_config(args)}
     configs.update({f'FKD m={m}': fkd_config(args, store, m) for m in (4, 8)})
     trainers = {name: Trainer(cfg, device=args.device) for name, cfg in configs.items()}
-    rates = compare(trainers, args.iters, args.rounds)
+    rates, cpu = compare(trainers, args.iters, args.rounds)
     print(f'\n[training] median of {args.rounds} alternating rounds of {args.iters} steps (2 warm-up steps per round, '
-          'fresh loader workers), data loading included')
-    print(f'  {"mode":10s} {"crops/s":>8s} {"images/s":>9s} {"/ plain":>8s} {"/ online KD":>12s}')
+          'fresh loader workers), data loading included; CPU = all processes (main + workers) per crop')
+    print(f'  {"mode":10s} {"crops/s":>8s} {"images/s":>9s} {"/ plain":>8s} {"/ online KD":>12s} '
+          f'{"CPU ms/crop":>12s} {"crops/CPU-s / plain":>20s}')
     for name, cfg in configs.items():
         m = cfg.train_dataloader.dataset.get('crops_per_image', 1)
         print(f'  {name:10s} {rates[name]:8.1f} {rates[name] / m:9.1f} {rates[name] / rates["plain"]:8.3f} '
-              f'{rates[name] / rates["online KD"]:12.3f}')
-    breakdown(args, configs, trainers, rates)
+              f'{rates[name] / rates["online KD"]:12.3f} {1e3 * cpu[name]:12.2f} {cpu["plain"] / cpu[name]:20.3f}')
+    breakdown(args, configs, trainers, cpu)
     if not args.skip_generation:
         generation_precision(args)
     print(f'\nload after: {subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}')

@@ -99,7 +99,7 @@ def main():
 
     # 1. training throughput
     store = {'train_dataloader.dataset.store_dir': osp.join(tmp, 'store')}
-    rates = compare(dict(plain=Trainer(PLAIN), kd=Trainer(ONLINE_KD, {'model.teacher_ckpt': ckpt}),
+    rates, _ = compare(dict(plain=Trainer(PLAIN), kd=Trainer(ONLINE_KD, {'model.teacher_ckpt': ckpt}),
                          fkd=Trainer(FKD, store)), args.iters, args.rounds)
     plain, kd, fkd = rates['plain'], rates['kd'], rates['fkd']
     models = Config.fromfile('configs/_base_/models/digits_classifiers.py')
