@@ -96,3 +96,77 @@ def switch_off_downloads(model_cfg: ConfigDict, where: str = 'model') -> List[st
     lines: List[str] = []
     _switch_off(model_cfg, where, lines)
     return lines
+
+
+def inline_cfg_paths(node: Any) -> Any:
+    """Replace every ``dict(cfg_path='pkg::file', ...)`` model by the model dict of that config, recursively.
+
+    The same model ``mmengine.hub.get_model`` builds (the config's ``model`` with its ``data_preprocessor``, in the
+    package's scope), written out so that :func:`switch_off_downloads` also reaches the weights the external config
+    names (``init_cfg=dict(type='Pretrained', checkpoint='torchvision://...')``), which ``init_weights()`` would
+    download during training.
+
+    Args:
+        node: a model config (dict / list / value).
+
+    Returns:
+        ``node`` with the ``cfg_path`` dicts replaced (other dicts are edited in place).
+    """
+    from mmengine.hub import get_config
+
+    from .compat.renames import successor_cfg_path
+    if isinstance(node, list):
+        return [inline_cfg_paths(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get('cfg_path') and not node.get('type'):
+        external = get_config(node['cfg_path'])
+        model = external.model
+        if 'data_preprocessor' in external:
+            model.data_preprocessor = external.data_preprocessor
+        model['_scope_'] = successor_cfg_path(node['cfg_path']).split('::')[0]
+        return inline_cfg_paths(model)
+    for key in node:
+        node[key] = inline_cfg_paths(node[key])
+    return node
+
+
+DEMO_DATASETS = {'cls': 'digits_bs32.py', 'det': 'shapes_coco_bs8.py'}
+
+
+def demo_smoke_config(rel_path: str, task: str, work_dir: str, iters: int = 2, batch_size: int = 2) -> Config:
+    """A shipped config shrunk to ``iters`` training iterations on the built-in demo data, without downloads.
+
+    The model is the shipped one (teachers and pretrained weights at random init, one printed line each); the train
+    dataloader is the demo one of ``configs/_base_/datasets`` (digits for ``'cls'``, COCO-format shapes for ``'det'``;
+    class ids 0-9 / 0-2 are valid for the shipped 10/80/1000-way heads), restricted to ``iters * batch_size`` images,
+    one epoch; validation and testing are off. Make the data first (``python tools/misc/make_demo_data.py``).
+
+    Args:
+        rel_path: a config of :func:`buildable_configs`, e.g. ``'mmcls/dkd/dkd_resnet34_resnet18_8xb32_in1k.py'``.
+        task: ``'cls'`` or ``'det'``: which demo data set to train on.
+        work_dir: where the runner writes its logs.
+        iters: training iterations.
+        batch_size: images per iteration.
+
+    Returns:
+        The config, ready for ``Runner.from_cfg(cfg).train()``.
+    """
+    if task not in DEMO_DATASETS:
+        raise ValueError(f'demo_smoke_config: task {task!r} is not one of {sorted(DEMO_DATASETS)}')
+    cfg = load_zoo_config(rel_path)
+    lines = switch_off_downloads(cfg.model)  # first the cfg_path flags (pretrained=True), then what they name
+    cfg.model = inline_cfg_paths(cfg.model)
+    print('\n'.join(lines + switch_off_downloads(cfg.model)))
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    demo = Config.fromfile(osp.join(repo, 'configs', '_base_', 'datasets', DEMO_DATASETS[task]))
+    loader = demo.train_dataloader
+    loader.dataset.indices = iters * batch_size
+    loader.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader = loader
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg', 'test_evaluator'):
+        cfg[key] = None
+    cfg.load_from, cfg.resume, cfg.work_dir = None, False, work_dir
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, save_last=False, save_begin=2)
+    return cfg

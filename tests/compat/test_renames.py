@@ -119,7 +119,7 @@ def test_mmcls_prefixed_type_builds_in_the_mmpretrain_scope():
 
 def test_mmrazor_deit_head_on_mmpretrain_returns_the_cls_token_logits_and_runs_head_dist():
     torch.manual_seed(0)
-    head = MODELS.build(dict(type='DeiTClsHead', num_classes=3, in_channels=4))
+    head = MODELS.build(dict(type='mmrazor.DeiTClsHead', num_classes=3, in_channels=4))
     assert isinstance(head, PretrainDeiTClsHead)
     seen = []
     head.layers.head_dist.register_forward_hook(lambda module, inputs, output: seen.append(output))
