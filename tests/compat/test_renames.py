@@ -1,6 +1,8 @@
 """Old mmcls / mmdet 2.x names in MMRazor's configs resolve to their successors; upstream names resolve as before."""
 import os.path as osp
 
+import mmengine.hub
+import mmengine.registry
 import pytest
 import torch
 from mmengine.config import Config
@@ -67,6 +69,8 @@ def test_upstream_config_paths_are_unchanged():
     assert renames.successor_cfg_path('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py') == \
         'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
     assert renames.successor_cfg_path('../_base_/default_runtime.py') == '../_base_/default_runtime.py'
+    from_hub = mmengine.hub.get_config(path).to_dict()
+    assert from_hub == Config.fromfile(installed_config(path)).to_dict()
 
 
 def test_mmcls_cfg_path_builds_the_mmpretrain_model():
@@ -89,8 +93,16 @@ def test_old_class_names_resolve_to_their_successors_without_a_second_registrati
     assert PRETRAIN_TRANSFORMS.get('mmcls.PackClsInputs') is PackInputs
     assert PRETRAIN_VISUALIZERS.get('ClsVisualizer') is UniversalVisualizer
     assert PRETRAIN_TRANSFORMS.get('PackInputs') is PackInputs
-    assert 'PackClsInputs' not in PRETRAIN_TRANSFORMS.module_dict
+    registries = registry_tree(mmengine.registry.TRANSFORMS) + registry_tree(mmengine.registry.VISUALIZERS)
+    assert PRETRAIN_TRANSFORMS in registries and PRETRAIN_VISUALIZERS in registries
+    for registry in registries:
+        assert not set(renames.CLASSES) & set(registry.module_dict), registry
     assert list(PRETRAIN_TRANSFORMS.module_dict.values()).count(PackInputs) == 1
+
+
+def registry_tree(root):
+    """``root`` and every registry below it."""
+    return [root] + [r for child in root.children.values() for r in registry_tree(child)]
 
 
 def test_a_registry_that_knows_an_old_name_keeps_its_own_class():
