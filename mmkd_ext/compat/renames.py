@@ -160,7 +160,6 @@ def _wrap_cfg_path_arg(fn: Callable) -> Callable:
     def wrapper(cfg_path, *args, **kwargs):
         return fn(successor_cfg_path(cfg_path), *args, **kwargs)
 
-    wrapper.__wrapped_by_mmkd_ext__ = True
     return wrapper
 
 

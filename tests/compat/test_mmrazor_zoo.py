@@ -5,6 +5,7 @@ optional ``timm``), one dataset fragment loads, the mmdet3d one is out of scope 
 Weights a config would download are switched off first (one printed line each); models are built at random init.
 Each job then steps two training iterations on stand-in data through the config check (`make test` runs these in
 its parallel group).
+The DKD baselines (CIFAR-100 and digits) are MMRazor's DKD distiller, and its loss matches an independent DKD.
 """
 import functools
 import importlib.util
@@ -120,8 +121,9 @@ VRM = config_path('vrm', 'vrm_resnet32x4_resnet8x4_1xb64-240e_cifar100.py')
 DKD_ZOO = 'mmcls/dkd/dkd_resnet34_resnet18_8xb32_in1k.py'
 
 
-def test_dkd_baseline_is_mmrazors_dkd_distiller_with_the_cifar100_hyper_parameters():
-    ours = Config.fromfile(DKD_BASELINE).model.distiller.to_dict()
+@pytest.mark.parametrize('config', [DKD_BASELINE, config_path('kd', 'dkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')])
+def test_dkd_baselines_are_mmrazors_dkd_distiller_with_the_cifar100_hyper_parameters(config):
+    ours = Config.fromfile(config).model.distiller.to_dict()
     mmrazor_dkd = zoo.load_zoo_config(DKD_ZOO).model.distiller.to_dict()
     mmrazor_dkd['distill_losses']['loss_dkd'].update(tau=4, alpha=1, beta=8, reduction='batchmean')
     assert ours == mmrazor_dkd

@@ -1,6 +1,8 @@
 """Old mmcls / mmdet 2.x names in MMRazor's configs resolve to their successors; upstream names resolve as before."""
 import os.path as osp
 
+import mmengine.hub
+import mmengine.registry
 import pytest
 import torch
 from mmengine.config import Config
@@ -67,6 +69,8 @@ def test_upstream_config_paths_are_unchanged():
     assert renames.successor_cfg_path('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py') == \
         'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
     assert renames.successor_cfg_path('../_base_/default_runtime.py') == '../_base_/default_runtime.py'
+    from_hub = mmengine.hub.get_config(path).to_dict()
+    assert from_hub == Config.fromfile(installed_config(path)).to_dict()
 
 
 def test_mmcls_cfg_path_builds_the_mmpretrain_model():
@@ -89,8 +93,16 @@ def test_old_class_names_resolve_to_their_successors_without_a_second_registrati
     assert PRETRAIN_TRANSFORMS.get('mmcls.PackClsInputs') is PackInputs
     assert PRETRAIN_VISUALIZERS.get('ClsVisualizer') is UniversalVisualizer
     assert PRETRAIN_TRANSFORMS.get('PackInputs') is PackInputs
-    assert 'PackClsInputs' not in PRETRAIN_TRANSFORMS.module_dict
+    registries = registry_tree(mmengine.registry.TRANSFORMS) + registry_tree(mmengine.registry.VISUALIZERS)
+    assert PRETRAIN_TRANSFORMS in registries and PRETRAIN_VISUALIZERS in registries
+    for registry in registries:
+        assert not set(renames.CLASSES) & set(registry.module_dict), registry
     assert list(PRETRAIN_TRANSFORMS.module_dict.values()).count(PackInputs) == 1
+
+
+def registry_tree(root):
+    """``root`` and every registry below it."""
+    return [root] + [r for child in root.children.values() for r in registry_tree(child)]
 
 
 def test_a_registry_that_knows_an_old_name_keeps_its_own_class():
@@ -119,7 +131,7 @@ def test_mmcls_prefixed_type_builds_in_the_mmpretrain_scope():
 
 def test_mmrazor_deit_head_on_mmpretrain_returns_the_cls_token_logits_and_runs_head_dist():
     torch.manual_seed(0)
-    head = MODELS.build(dict(type='DeiTClsHead', num_classes=3, in_channels=4))
+    head = MODELS.build(dict(type='mmrazor.DeiTClsHead', num_classes=3, in_channels=4))
     assert isinstance(head, PretrainDeiTClsHead)
     seen = []
     head.layers.head_dist.register_forward_hook(lambda module, inputs, output: seen.append(output))
@@ -150,7 +162,7 @@ def test_crd_transform_packs_mmpretrain_samples_with_its_contrast_indices():
         if entry.kind == 'global':
             module, _, name = entry.old.rpartition('.')
             assert module == formatting.__name__ and not renames._is_placeholder(getattr(formatting, name)), entry
-    pack = TRANSFORMS.build(dict(type='PackCRDClsInputs'))
+    pack = TRANSFORMS.build(dict(type='mmrazor.PackCRDClsInputs'))  # whatever default scope earlier tests left
     assert isinstance(pack, PackInputs)
     img = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
     out = pack(dict(img=img, gt_label=3, sample_idx=7, contrast_sample_idxs=np.array([7, 1, 2]), ori_shape=(4, 4)))
