@@ -33,7 +33,7 @@ def missing_references(readme: str, shipped: set) -> list:
         if '*' in ref:
             found = glob.glob(osp.join(ROOT, ref)) or glob.glob(osp.join(ROOT, 'configs', '*', ref))
         else:
-            found = (ref in shipped or osp.join(osp.dirname(readme), ref) in shipped
+            found = (ref in shipped or osp.normpath(osp.join(osp.dirname(readme), ref)) in shipped
                      or ('/' not in ref and ref in basenames)
                      or osp.isfile(osp.join(ZOO_ROOT, ref.replace('ZOO/', ''))))  # MMRazor's shipped configs
         if not found:

@@ -1,6 +1,7 @@
 # Vanilla logit KD on ImageNet-1k (data/imagenet), torchvision-style ResNet-34 teacher -> ResNet-18 student,
-# mmpretrain's 100-epoch recipe. The teacher checkpoint is mmpretrain's resnet34_8xb32_in1k (download it yourself and
-# set teacher_ckpt; nothing is downloaded at run time).
+# mmpretrain's 100-epoch recipe. The teacher is the KD papers' torchvision ResNet-34 (73.31), converted once by
+# tools/model_converters/torchvision_to_mmpretrain.py resnet34-b627a593.pth THIS_PATH --arch resnet34 --verify
+# (nothing is downloaded at run time; mmpretrain's resnet34_8xb32_in1k checkpoint also loads as is).
 _base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']  # brings ImageNet data, schedule and runtime
 default_scope = 'mmrazor'
 custom_imports = dict(imports=['mmkd_ext'], allow_failed_imports=False)
@@ -13,7 +14,7 @@ model = dict(
     type='SingleTeacherDistill',
     architecture=dict(cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py', pretrained=False),
     teacher=dict(cfg_path='mmpretrain::resnet/resnet34_8xb32_in1k.py', pretrained=False),
-    teacher_ckpt='checkpoints/resnet34_8xb32_in1k_20210831-f257d4e6.pth',
+    teacher_ckpt='checkpoints/torchvision/resnet34_in1k_converted.pth',
     distiller=dict(
         type='ConfigurableDistiller',
         student_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),

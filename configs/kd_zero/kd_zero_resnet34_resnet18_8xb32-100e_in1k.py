@@ -5,7 +5,9 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py', 'mmpretrain::_base_/schedules/imagenet_bs256.py',
     '../_base_/default_runtime.py'
 ]
-teacher_ckpt = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet34_8xb32_in1k_20210831-f257d4e6.pth'  # noqa: E501
+# the paper's teacher (Table 4: 73.40 top-1), torchvision's ResNet-34, converted by
+# tools/model_converters/torchvision_to_mmpretrain.py resnet34-b627a593.pth THIS_PATH --arch resnet34 --verify
+teacher_ckpt = 'checkpoints/torchvision/resnet34_in1k_converted.pth'
 kd_zero_sources = dict(
     feature=dict(student='backbone.layer4', teacher='backbone.layer4', student_channels=512, teacher_channels=512),
     embedding=dict(student='neck', teacher='neck', student_channels=512, teacher_channels=512, data_idx=0),

@@ -1,6 +1,9 @@
 # VRM on ImageNet-1k, ResNet-34 -> ResNet-18 (paper Table 2: teacher 73.31, student 69.75, VRM 72.93 top-1).
 # mmpretrain's 100-epoch recipe = [R] METHODS.md 5.8: batch 256 (8 x 32), SGD lr 0.1, x0.1 at 30/60/90, wd 1e-4.
-# The teacher checkpoint is mmpretrain's resnet34_8xb32_in1k (download it and set teacher_ckpt).
+# Teacher: the paper's, torchvision's ResNet-34 (73.31), converted once by
+#   python tools/model_converters/torchvision_to_mmpretrain.py resnet34-b627a593.pth \
+#       checkpoints/torchvision/resnet34_in1k_converted.pth --arch resnet34 --verify
+# (mmpretrain's resnet34_8xb32_in1k checkpoint, 73.62, loads as is: set teacher_ckpt to it).
 # (mmpretrain's config brings its own runtime, so ../_base_/default_runtime.py is not added: duplicate keys)
 _base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']
 default_scope = 'mmrazor'
@@ -26,7 +29,7 @@ model = dict(
     type='VRMDistill',
     architecture=dict(cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py', pretrained=False),
     teacher=dict(cfg_path='mmpretrain::resnet/resnet34_8xb32_in1k.py', pretrained=False),
-    teacher_ckpt='checkpoints/resnet34_8xb32_in1k_20210831-f257d4e6.pth',
+    teacher_ckpt='checkpoints/torchvision/resnet34_in1k_converted.pth',
     distiller=dict(
         type='ConfigurableDistiller',
         student_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
