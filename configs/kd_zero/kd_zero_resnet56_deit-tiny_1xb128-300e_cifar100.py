@@ -2,17 +2,16 @@
 # 300 epochs, AdamW lr 5e-4, weight decay 0.05; [R] DeiT-style rest: batch 128, 5 warm-up epochs + cosine,
 # RandAugment (m9, std 0.5), random erasing 0.25, label smoothing 0.1, drop path 0.1; no Mixup/CutMix (the focal
 # calibration needs hard labels).
-# [R] Teacher resolution: the teacher runs on the same 224 px input as the student. CIFAR ResNets are fully
-# convolutional with global pooling, so resnet56 accepts it unchanged, but a teacher trained on 32 px images sees
-# objects 7x larger than in training: train the teacher with this config's data pipeline (224 px, CE only) first.
-# The paper's 72.34% teacher is the usual 32 px one; feeding the teacher a 32 px copy would need an input-resizing
-# wrapper around it (not provided).
+# [R] Teacher resolution: the paper's teacher is CRD's released 32 px resnet56 (72.34%, converted by
+# tools/model_converters/repdistiller_to_mmkd.py); it sees each 224 px student image resized back to 32 px
+# (CIFARResNet input_size=32, bilinear), the resolution it was trained at. input_size=None feeds it the 224 px
+# images instead (objects 7x larger than in its training: train such a teacher at 224 px first).
 # Knowledge: DeiT has no 4-D feature map (its tokens are (B, 197, 192)), so kd_zero_sources define the embedding
 # (student cls token, teacher pooled layer3) and the logits only; a search on this pair uses
 # search_space.knowledge=('embedding', 'logits'). The [R] default genome (logits, softmax_C, KL, focal, tau 4) is
 # inherited from the resnet110 -> resnet20 config.
 _base_ = ['./kd_zero_resnet110_resnet20_1xb64-240e_cifar100.py']
-teacher_ckpt = 'work_dirs/cifar100_resnet56_224px/epoch_240.pth'  # train it first (resnet56, CE only, 224 px input)
+teacher_ckpt = 'checkpoints/crd/resnet56_cifar100_converted.pth'  # CRD released resnet56 (72.34%), converted
 kd_zero_align_always = False
 kd_zero_sources = dict(
     _delete_=True,
@@ -43,7 +42,7 @@ model = dict(
                   loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
         init_cfg=[dict(type='TruncNormal', layer='Linear', std=.02), dict(type='Constant', layer='LayerNorm', val=1.,
                                                                           bias=0.)]),
-    teacher={{_base_.resnet56}},
+    teacher=dict(backbone=dict(arch='resnet56', input_size=32)),  # the base's CIFAR ResNet classifier, at 32 px
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         student_recorders=dict(knowledge=dict(source='head.layers.head'), logits=dict(source='head.layers.head'))))

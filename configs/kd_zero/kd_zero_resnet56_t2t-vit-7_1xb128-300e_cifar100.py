@@ -1,4 +1,4 @@
-# KD-Zero on CIFAR-100, resnet56 -> T2T-ViT-7 (paper Table 3: 78.32). Recipe, teacher (224 px input) and distiller of
+# KD-Zero on CIFAR-100, resnet56 -> T2T-ViT-7 (paper Table 3: 78.32). Recipe, teacher (CRD's, at 32 px) and distiller of
 # the resnet56 -> DeiT-Ti config; the student is mmpretrain's T2T_ViT configured as T2T-ViT-7 (7 layers, 256 dims,
 # 4 heads, MLP ratio 2, 64-dim T2T tokens). [R] mmpretrain's T2T module is the transformer variant (T2T-ViT_t);
 # the paper's T2T-ViT-7 uses Performer tokens (use_performer=True is not implemented in mmpretrain).

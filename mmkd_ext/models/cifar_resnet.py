@@ -9,9 +9,10 @@ larger network, so it is not a substitute.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
@@ -64,6 +65,10 @@ class CIFARResNet(BaseBackbone):
             ``(depth, stem_channels, stage_channels)`` tuple; depth must be ``6n + 2``.
         out_indices: which stages to return (0, 1, 2); the last by default.
         in_channels: input image channels.
+        input_size: resize every input (bilinear) to ``input_size x input_size`` before the stem, e.g. 32 for a
+            teacher trained on 32 px CIFAR images that distils a student fed 224 px upsampled ones (KD-Zero's and
+            VRM's CNN -> ViT pairs); None (default) keeps the input as it comes. Parameters are unchanged, so the
+            released 32 px checkpoints load as they are.
         init_cfg: MMEngine initialisation config.
 
     Returns (forward):
@@ -71,8 +76,9 @@ class CIFARResNet(BaseBackbone):
     """
 
     def __init__(self, arch='resnet8x4', out_indices: Sequence[int] = (2, ), in_channels: int = 3,
-                 init_cfg=None) -> None:
+                 input_size: Optional[int] = None, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.input_size = input_size
         if isinstance(arch, str):
             if arch not in ARCHS:
                 raise KeyError(f'unknown CIFARResNet arch {arch!r}; choose one of {sorted(ARCHS)} '
@@ -96,5 +102,7 @@ class CIFARResNet(BaseBackbone):
         self.layer1, self.layer2, self.layer3 = layers
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if self.input_size is not None and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode='bilinear', align_corners=False)
         x = self.stem(x)
         return forward_stages(x, (self.layer1, self.layer2, self.layer3), self.out_indices)

@@ -87,3 +87,32 @@ def test_bad_custom_arch():
         MODELS.build(dict(type='CIFARWideResNet', arch=(18, 2)))
     with pytest.raises(ValueError, match='five blocks'):
         MODELS.build(dict(type='CIFARVGG', arch=((64, ), (128, ))))
+
+
+def test_resnet_input_size_runs_a_32px_teacher_on_a_resized_copy_of_a_224px_batch():
+    """KD-Zero's / VRM's CNN -> ViT pairs: CRD's 32 px resnet56 teacher sees the student's 224 px images at 32 px."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    plain = MODELS.build(dict(type='CIFARResNet', arch='resnet20'))
+    resized = MODELS.build(dict(type='CIFARResNet', arch='resnet20', input_size=32))
+    resized.load_state_dict(plain.state_dict())  # same parameters: a released checkpoint loads unchanged
+    plain.eval()
+    resized.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        expected = plain(F.interpolate(x, size=(32, 32), mode='bilinear', align_corners=False))[0]
+        assert torch.equal(resized(x)[0], expected) and expected.shape == (2, 64, 8, 8)
+        small = torch.randn(2, 3, 32, 32)
+        assert torch.equal(resized(small)[0], plain(small)[0])  # already 32 px: untouched
+
+
+def test_kd_zero_cnn_to_vit_configs_distil_from_crds_resnet56_at_32px():
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    for name in ('kd_zero_resnet56_deit-tiny_1xb128-300e_cifar100.py',
+                 'kd_zero_resnet56_t2t-vit-7_1xb128-300e_cifar100.py'):
+        model = Config.fromfile(osp.join(root, 'configs', 'kd_zero', name)).model
+        assert model.teacher_ckpt == 'checkpoints/crd/resnet56_cifar100_converted.pth', name
+        assert dict(model.teacher.backbone) == dict(type='CIFARResNet', arch='resnet56', input_size=32), name
