@@ -2,18 +2,18 @@
 
 The installed mmrazor package ships its configs under ``mmrazor/.mim/configs/distill`` (reachable as
 ``mmrazor::distill/...``). With :mod:`mmkd_ext.compat.renames` applied they load and build with
-mmpretrain / mmdet 3 / mmseg 1; :func:`switch_off_downloads` replaces every weight a config would
-download (teacher checkpoints, ``pretrained=True``, ``Pretrained`` initialisers) by random
-initialisation and says so, one line per weight.
+mmpretrain / mmdet 3 / mmseg 1. Weights a config would download (teacher checkpoints, ``pretrained=True``,
+``Pretrained`` initialisers, DataFree ``ckpt_path``) are switched to random initialisation by the config check's
+:func:`mmkd_ext.weight_sources.replace_unavailable_weights`, one line per weight.
 """
 from __future__ import annotations
 
 import glob
 import os.path as osp
-from typing import Any, Dict, List
+from typing import Dict, List
 
 import mmrazor
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 
 ZOO_ROOT = osp.join(osp.dirname(mmrazor.__file__), '.mim', 'configs', 'distill')
 
@@ -45,54 +45,3 @@ def buildable_configs() -> List[str]:
 def load_zoo_config(rel_path: str) -> Config:
     """``Config.fromfile`` of a shipped config, e.g. ``'mmcls/dkd/dkd_resnet34_resnet18_8xb32_in1k.py'``."""
     return Config.fromfile(osp.join(ZOO_ROOT, rel_path))
-
-
-def _is_download(value: Any) -> bool:
-    return isinstance(value, str) and value != ''
-
-
-def _switch_off(node: Any, where: str, lines: List[str]) -> None:
-    """Recursive worker of :func:`switch_off_downloads` (edits ``node`` in place)."""
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            _switch_off(item, f'{where}[{i}]', lines)
-        return
-    if not isinstance(node, dict):
-        return
-    for key in list(node):
-        value, here = node[key], f'{where}.{key}'
-        if key == 'teacher_ckpt' and _is_download(value):
-            node[key] = None
-            lines.append(f'{here}: {value} -> None (teacher at random init)')
-        elif key == 'ckpt_path' and _is_download(value):
-            del node[key]  # DataFreeDistillation loads every teacher whose dict has the key
-            lines.append(f'{here}: {value} -> removed (teacher at random init)')
-        elif key == 'pretrained' and (value is True or _is_download(value)):
-            node[key] = False if value is True else None
-            source = node.get('cfg_path', node.get('model_name', value))
-            lines.append(f'{here}: {value!r} ({source}) -> {node[key]} (random init)')
-        elif key == 'init_cfg' and isinstance(value, dict) and value.get('type') == 'Pretrained':
-            node[key] = None
-            lines.append(f"{here}: Pretrained {value.get('checkpoint')} -> None (random init)")
-        else:
-            _switch_off(value, here, lines)
-
-
-def switch_off_downloads(model_cfg: ConfigDict, where: str = 'model') -> List[str]:
-    """Replace every weight ``model_cfg`` would download or read by random initialisation, in place.
-
-    Covers ``teacher_ckpt``, DataFreeDistillation's ``ckpt_path``, ``pretrained=True`` of
-    ``cfg_path`` models and timm backbones, ``pretrained='<url>'`` and ``init_cfg=dict(type='Pretrained')``.
-    Weights named inside an external ``cfg_path`` config are read only by ``init_weights()``, which a
-    build does not call.
-
-    Args:
-        model_cfg: a ``model`` dict of a config.
-        where: the name of ``model_cfg`` in the messages.
-
-    Returns:
-        One line per replaced weight: where it was, what it named, what it became.
-    """
-    lines: List[str] = []
-    _switch_off(model_cfg, where, lines)
-    return lines
