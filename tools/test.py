@@ -17,7 +17,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
-from mmkd_ext.launch import add_common_args, close_process_group, load_config  # noqa: E402
+from mmkd_ext.launch import add_common_args, exit_after_tool, load_config  # noqa: E402
 from mmkd_ext.weights import checkpoint_state_dict  # noqa: E402
 
 
@@ -67,4 +67,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
-    close_process_group()  # a clean exit of every rank (Gloo/NCCL threads stopped before shutdown)
+    exit_after_tool()  # a clean exit of every rank (process group closed, no interpreter finalization under torchrun)

@@ -16,7 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
 from mmkd_ext.checks import check_head_classes  # noqa: E402
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
-from mmkd_ext.launch import add_common_args, close_process_group, enable_amp, load_config  # noqa: E402
+from mmkd_ext.launch import add_common_args, enable_amp, exit_after_tool, load_config  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 
 
@@ -56,4 +56,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
-    close_process_group()  # a clean exit of every rank (Gloo/NCCL threads stopped before shutdown)
+    exit_after_tool()  # a clean exit of every rank (process group closed, no interpreter finalization under torchrun)

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration)
 from mmkd_ext.amd.pipeline import AMDPipeline  # noqa: E402
-from mmkd_ext.launch import add_common_args, close_process_group, enable_amp, load_config, select_device  # noqa: E402
+from mmkd_ext.launch import add_common_args, enable_amp, exit_after_tool, load_config, select_device  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 
 
@@ -77,4 +77,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
-    close_process_group()  # a clean exit of every rank (Gloo/NCCL threads stopped before shutdown)
+    exit_after_tool()  # a clean exit of every rank (process group closed, no interpreter finalization under torchrun)

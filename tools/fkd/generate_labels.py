@@ -25,7 +25,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
 from mmkd_ext.checks import check_cfg_options  # noqa: E402
 from mmkd_ext.fkd.generation import AMP_DTYPES, compare_with_fp32, generate_labels  # noqa: E402
-from mmkd_ext.launch import add_launcher_arg, setup_launcher  # noqa: E402
+from mmkd_ext.launch import add_launcher_arg, exit_after_tool, setup_launcher  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 
 
@@ -81,3 +81,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    exit_after_tool()  # under torchrun: no interpreter finalization after the group is closed

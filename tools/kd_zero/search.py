@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 from mmkd_ext.checks import check_cfg_options  # noqa: E402
 from mmkd_ext.kd_zero.search import search_from_config  # noqa: E402
-from mmkd_ext.launch import add_launcher_arg, close_process_group, setup_launcher  # noqa: E402
+from mmkd_ext.launch import add_launcher_arg, close_process_group, exit_after_tool, setup_launcher  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 # isort: on
 
@@ -79,3 +79,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    exit_after_tool()  # under torchrun: no interpreter finalization after the group is closed
