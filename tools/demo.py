@@ -36,7 +36,7 @@ TEACHER = 'kd/resnet20_1xb32-30e_digits.py'
 STUDENT = 'kd/resnet8x0.5_1xb32-30e_digits.py'
 KD = 'kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'
 # rows started longest first, so that two workers finish together: CPU seconds per row of the 2026-12-01 run
-# (KD-Zero 368, VRM 283, ACMKD 246, vanilla KD 155, AMD 102, FKD 67)
+# (the parallel run: KD-Zero 245, VRM 198, ACMKD 157, vanilla KD 110, AMD 62, FKD 46)
 LONGEST_FIRST = ('kd_zero', 'vrm', 'acmkd', 'kd', 'amd', 'fkd')
 
 
