@@ -3,7 +3,7 @@
 #   make test   set up .venv if needed, then run the test suite
 PYTHON := .venv/bin/python
 
-.PHONY: env demo test lint data
+.PHONY: env demo test durations lint data
 
 env:
 	bash tools/setup_env.sh
@@ -11,13 +11,14 @@ env:
 demo: env
 	$(PYTHON) tools/demo.py
 
-# The config checks (one run per file in configs/ and per MMRazor zoo config, about half of the suite's time) run in
-# two pytest-xdist workers of one torch thread each; the rest runs in one process (its torchrun tests start two ranks
-# of their own).
-CHECKS := tests/test_config_check.py tests/compat/test_mmrazor_zoo.py
+# One pytest call, two pytest-xdist workers of one torch thread each (2 cores): the tests of tests/durations.json
+# that take 5 s or more go first, longest first (tests/conftest.py), the config checks among them. A torchrun test
+# starts two ranks of its own on a free port. `make durations` re-records the file.
 test: env
-	$(PYTHON) -m pytest tests $(addprefix --ignore=,$(CHECKS))
-	$(PYTHON) -m pytest $(CHECKS) -n 2
+	$(PYTHON) -m pytest tests -n 2
+
+durations: env
+	$(PYTHON) -m pytest tests -n 2 --store-durations
 
 lint: env
 	$(PYTHON) -m ruff check mmkd_ext tools tests benchmarks configs

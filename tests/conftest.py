@@ -35,6 +35,18 @@ def cityscapes_root():
     return make_cityscapes_scenes(osp.join(ROOT, 'data/demo/cityscapes'))
 
 
+@pytest.fixture(autouse=True)
+def no_default_scope_left_behind():
+    """MMEngine's current default scope is the newest ``DefaultScope`` made in the process, and every Runner makes
+    one: without this, a test's scope-less build depended on which test its worker had run before (a detection test
+    left 'mmdet', and MMRazor's ``SingleTeacherDistill`` was then not found)."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
+
+
 @pytest.fixture
 def single_torch_thread():
     """One intra-op thread: on the shared 2-core machine two spinning threads make small models ~10-30x slower;
@@ -48,3 +60,66 @@ def single_torch_thread():
 
 def config_path(*parts):
     return osp.join(ROOT, 'configs', *parts)
+
+
+# ------------------------------------------------------------------------------- the order workers get the tests in
+DURATIONS_FILE = osp.join(ROOT, 'tests', 'durations.json')
+LONG_TEST_SECONDS = 5.0
+
+
+def pytest_addoption(parser):
+    parser.addoption('--store-durations', action='store_true', default=False,
+                     help="write each test's call seconds to tests/durations.json, from which the tests of "
+                          f'{LONG_TEST_SECONDS:g} s or more run first')
+
+
+def known_call_seconds() -> dict:
+    """Seconds of each test's call phase, by node id, as recorded with ``--store-durations`` ({} without the file)."""
+    import json
+    if not osp.isfile(DURATIONS_FILE):
+        return {}
+    with open(DURATIONS_FILE) as f:
+        return json.load(f)
+
+
+def longest_first(items: list, seconds: dict, threshold: float = LONG_TEST_SECONDS) -> list:
+    """The tests known to take ``threshold`` seconds or more, longest first, then the others in collection order.
+
+    ``make test`` hands tests to two pytest-xdist workers in this order: a 2-minute config check left for the end
+    keeps one core busy while the other idles. Only the call phase counts, and short tests keep their order, so a
+    module's fixtures are still set up once per worker in the common case.
+    """
+    long = sorted((item for item in items if seconds.get(item.nodeid, 0.0) >= threshold),
+                  key=lambda item: -seconds[item.nodeid])
+    return long + [item for item in items if seconds.get(item.nodeid, 0.0) < threshold]
+
+
+def pytest_collection_modifyitems(config, items):
+    items[:] = longest_first(items, known_call_seconds())
+
+
+class CallSecondsRecorder:
+    """Records each passed test's call seconds (on the xdist controller: every worker's reports come through it) and
+    writes those of a second or more to :data:`DURATIONS_FILE` at the end of the run; entries of tests this run did
+    not pass are kept."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == 'call' and report.passed:
+            self.seconds[report.nodeid] = round(report.duration, 1)
+
+    def pytest_sessionfinish(self, session):
+        if self.seconds and not hasattr(session.config, 'workerinput'):
+            import json
+            seconds = {k: v for k, v in known_call_seconds().items() if k not in self.seconds}
+            seconds.update((k, v) for k, v in self.seconds.items() if v >= 1.0)
+            with open(DURATIONS_FILE, 'w') as f:
+                json.dump(dict(sorted(seconds.items())), f, indent=0)
+                f.write('\n')
+
+
+def pytest_configure(config):
+    if config.getoption('--store-durations'):
+        config.pluginmanager.register(CallSecondsRecorder(), 'mmkd_ext_call_seconds')

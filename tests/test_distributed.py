@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, config_path
+from gloo_ranks import free_port
 
 CLS_KD = config_path('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 
@@ -19,7 +20,7 @@ def test_two_process_kd_training_saves_a_checkpoint_and_ranks_see_disjoint_data(
         "model = dict(teacher_ckpt=None)\n"
         "train_cfg = dict(max_epochs=1, val_interval=1)\n"
         "train_dataloader = dict(batch_size=50)\n")
-    env = {**os.environ, 'PYTHONPATH': osp.join(ROOT, 'tests'), 'PYTHON': sys.executable, 'PORT': '29517',
+    env = {**os.environ, 'PYTHONPATH': osp.join(ROOT, 'tests'), 'PYTHON': sys.executable, 'PORT': str(free_port()),
            'OMP_NUM_THREADS': '1'}
     proc = subprocess.run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(tmp_path / 'work')],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)

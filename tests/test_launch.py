@@ -1,13 +1,13 @@
 """One device per local rank, and torch's rank variables from torchrun / srun / mpirun (mmkd_ext/launch.py)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 from conftest import ROOT, config_path
+from gloo_ranks import free_port
 
 from mmkd_ext.compat.distributed import (
     LauncherEnvironmentError,
@@ -88,13 +88,6 @@ def test_setup_launcher_exports_slurm_ranks_into_the_environment(monkeypatch):
     info = setup_launcher('slurm')
     assert (info.rank, info.world_size, info.local_rank, info.device) == (5, 8, 1, torch.device('cpu'))
     assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('5', '8', '1')
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (other test processes share this machine)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def srun_on_path(tmp_path):

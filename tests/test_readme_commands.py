@@ -11,6 +11,7 @@ import subprocess
 from typing import List
 
 import pytest
+from gloo_ranks import free_port
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/kd/resnet8x0.5_1xb32-30e_digits.py'
@@ -85,7 +86,7 @@ def test_dist_train_sh_trains_with_the_set_up_venv_without_activation(tmp_path, 
              'train_dataloader.dataset.indices=32', 'val_dataloader.dataset.indices=20', 'log_level=WARNING']
     # a shell of a new user: no venv on PATH, no PYTHON, no PYTHONPATH
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'PYTHONPATH', 'VIRTUAL_ENV')}
-    env.update(PATH='/usr/local/bin:/usr/bin:/bin', OMP_NUM_THREADS='1', PORT=str(29500 + os.getpid() % 1000))
+    env.update(PATH='/usr/local/bin:/usr/bin:/bin', OMP_NUM_THREADS='1', PORT=str(free_port()))
     out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert osp.isfile(tmp_path / 'epoch_1.pth')

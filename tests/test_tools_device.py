@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import ROOT, config_path
-from test_launch import free_port
+from gloo_ranks import free_port
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from gloo_ranks import free_port
 from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
@@ -87,7 +88,7 @@ def test_exported_student_reproduces_the_trained_student(trained, tmp_path):
 def test_two_process_run_trains(digits_root, tmp_path):
     """tools/dist_train.sh CONFIG 2 on CPU (gloo, MMSeparateDistributedDataParallel), 2 iterations."""
     work = tmp_path / 'dist'
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     cmd = ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--cfg-options',
            'model.teacher_ckpt=None', 'train_dataloader.dataset.dataset.indices=64',
            'val_dataloader.dataset.indices=20',

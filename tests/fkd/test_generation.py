@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from gloo_ranks import free_port
 
 from mmkd_ext.fkd.datasets import FKDReplayCrop
 from mmkd_ext.fkd.generation import build_teachers, generate_labels, teacher_probs
@@ -97,7 +98,7 @@ def test_two_processes_write_the_same_store_as_one(tmp_path, full_store, teacher
     opts = ['--cfg-options', f'teachers.0.checkpoint={teacher_ckpt}', f'label_dataset.indices={N_IMAGES}',
             f'fkd_generation.store_dir={store}', 'fkd_generation.num_crops=4', 'fkd_generation.images_per_batch=2',
             'fkd_generation.shard_size=4', 'fkd_generation.flip_prob=0.5']
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', PORT='29531')
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', PORT=str(free_port()))
     out = subprocess.run(['bash', 'tools/fkd/dist_generate_labels.sh', LABEL_CONFIG, '2', *opts, '--no-progress'],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]

@@ -7,6 +7,8 @@ import os.path as osp
 import subprocess
 import sys
 
+from gloo_ranks import free_port
+
 from mmkd_ext.kd_zero.genome import SearchSpace
 from mmkd_ext.kd_zero.search import DistillerSearch, EvolutionConfig, WorkQueue
 
@@ -26,7 +28,7 @@ def test_two_ranks_claim_candidates_dynamically_and_search_like_one(tmp_path):
     out = tmp_path / 'dist'
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': HERE + os.pathsep + os.environ.get('PYTHONPATH', '')}
     proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                           f'--master_port={29600 + os.getpid() % 300}', osp.join(HERE, 'dist_search_worker.py'),
+                           f'--master_port={free_port()}', osp.join(HERE, 'dist_search_worker.py'),
                            str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     queues = [json.loads((out / f'queue_rank{r}.json').read_text()) for r in (0, 1)]

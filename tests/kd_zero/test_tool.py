@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from gloo_ranks import free_port
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -50,7 +51,7 @@ def test_search_tool_under_torchrun_splits_proxy_runs_over_two_ranks(tmp_path, d
     opts = [*TINY, 'search.iterations=2', 'search.offspring_per_generation=2']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                           f'--master_port={29300 + os.getpid() % 300}', TOOL, CONFIG, '--work-dir', str(work),
+                           f'--master_port={free_port()}', TOOL, CONFIG, '--work-dir', str(work),
                            '--launcher', 'pytorch', '--cfg-options', *opts],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
