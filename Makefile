@@ -11,14 +11,14 @@ env:
 demo: env
 	$(PYTHON) tools/demo.py
 
-# One pytest call, two pytest-xdist workers of one torch thread each (2 cores): the tests of tests/durations.json
+# One pytest call, two pytest-xdist workers (work stealing) of one torch thread each: the tests of tests/durations.json
 # that take 5 s or more go first, longest first (tests/conftest.py), the config checks among them. A torchrun test
 # starts two ranks of its own on a free port. `make durations` re-records the file.
 test: env
-	$(PYTHON) -m pytest tests -n 2
+	$(PYTHON) -m pytest tests -n 2 --dist worksteal
 
 durations: env
-	$(PYTHON) -m pytest tests -n 2 --store-durations
+	$(PYTHON) -m pytest tests -n 2 --dist worksteal --store-durations
 
 lint: env
 	$(PYTHON) -m ruff check mmkd_ext tools tests benchmarks configs
