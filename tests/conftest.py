@@ -12,7 +12,7 @@ os.chdir(ROOT)  # configs use data/demo/... relative to the repository root
 
 import mmkd_ext  # noqa: E402,F401
 
-if os.environ.get('PYTEST_XDIST_WORKER'):  # `make test` runs the config checks in two workers on two cores
+if os.environ.get('PYTEST_XDIST_WORKER'):  # `make test` runs the suite in two workers on two cores
     import torch
     torch.set_num_threads(1)
 
