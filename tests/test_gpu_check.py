@@ -63,24 +63,38 @@ def checks():
     return gc.plan_checks('work_dirs/gpu_check', 20)
 
 
-def test_plan_covers_every_method_task_tool_amp_and_dist_train(checks, monkeypatch):
+def test_plan_covers_every_method_task_stage_amp_and_dist_train(checks, monkeypatch):
+    """Each method x task demo config runs every stage of its room's run plan (tools/misc/check_config.py)."""
     names = [c.name for c in checks]
-    for name in ('kd/cls', 'kd/det', 'kd/seg', 'vrm/cls', 'kd_zero/cls', 'kd_zero/seg', 'acmkd/cls', 'fkd/cls'):
+    for name in ('kd/cls', 'kd/det', 'kd/seg', 'vrm/cls', 'kd_zero/cls', 'kd_zero/seg', 'kd_zero/cls search',
+                 'acmkd/cls', 'fkd/cls', 'amd/cls', 'amd/seg'):
         assert name in names and name + '+amp' in names
         amp = checks[names.index(name + '+amp')]
-        assert amp.argv[0] == 'tools/train.py' and '--amp' in amp.argv
-    for tool in ('tools/fkd/generate_labels.py', 'tools/kd_zero/search.py', 'tools/amd/run.py', 'tools/dist_train.sh'):
-        assert any(tool in c.argv for c in checks), tool
+        assert amp.argv[:2] == ['tools/misc/check_config.py', amp.argv[1]] and '--amp' in amp.argv
+        assert amp.argv[amp.argv.index('--device') + 1] == 'cuda'
+    stages = {c.name: c.stages for c in checks}
+    assert stages['fkd/cls'].startswith('labels > training')
+    assert stages['kd_zero/cls search'].startswith('search (') and ' > best' in stages['kd_zero/cls search']
+    assert stages['amd/cls'].startswith('pipeline (importance > joint_i > select_i > final (pruned teacher) > export')
+    assert 'reaches: epochs past teacher_attention_epochs' in stages['acmkd/cls'] and 'export' in stages['acmkd/cls']
+    assert any('tools/dist_train.sh' in c.argv for c in checks)
     for c in checks:  # every config and script the plan names exists
         assert all(osp.exists(osp.join(ROOT, a)) for a in c.argv if a.endswith(('.py', '.sh'))), c.name
     assert [c.name for c in checks if c.skip] == ['kd_zero/det (RetinaNet / Faster R-CNN pairs)']
     monkeypatch.setattr(gc, 'short_run_options', lambda config, iters: [])  # configs were read above
-    assert len(gc.plan_checks('w', 20, amp=False)) == len(checks) - 10
+    assert len(gc.plan_checks('w', 20, amp=False)) == len(checks) - 11
+
+
+def test_list_shows_every_stage(capsys):
+    assert gc.main(['--list', '--only', 'amd/cls']) == 0
+    out = capsys.readouterr().out
+    assert 'stages: pipeline (importance > joint_i > select_i > final (pruned teacher) > export; reaches: ' in out
+    assert 'teacher/cls: tools/train.py' in out
 
 
 def test_only_keeps_prerequisites(checks):
     chosen = [c.name for c in gc.select(checks, 'fkd/cls+amp')]
-    assert chosen == ['teacher/cls', 'fkd/cls labels (tools/fkd/generate_labels.py)', 'fkd/cls+amp']
+    assert chosen == ['teacher/cls', 'fkd/cls+amp']
 
 
 def test_iteration_configs_stop_after_iters_and_epoch_configs_after_one_epoch():

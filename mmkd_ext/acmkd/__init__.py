@@ -3,7 +3,7 @@
 Importing this package registers ``ACMKDDistill`` (algorithm), ``ACMKDOptimWrapperConstructor``,
 ``ACMKDHook``, ``ACMKDValLoop`` and ``ACMKDTestLoop``.
 """
-from . import rednet, student  # noqa: F401  (RedNet backbone in mmpretrain; the students for extract_student.py)
+from . import plan, rednet, student  # noqa: F401  (run plan; RedNet backbone in mmpretrain; students for extract_student.py)
 from .algorithm import ACMKDDistill
 from .attention import CBAM, ParameterFreeAttention, to_feature_map, tokens_to_map
 from .export import export_students, save_student

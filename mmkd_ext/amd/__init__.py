@@ -4,7 +4,7 @@ Importing this package registers ``AMDDistill`` (MMRazor MODELS), ``AMDCandidate
 ``AMDDistributedDataParallel`` (MODEL_WRAPPERS) and the
 ``AMDPrunedBackbone`` builder of exported models (mmpretrain / mmseg MODELS).
 """
-from . import algorithm, export, loops, student, wrapper  # noqa: F401  (registration; student: for extract_student.py)
+from . import algorithm, export, loops, plan, student, wrapper  # noqa: F401  (registration, run plan; student: extract_student)
 from .algorithm import AMDDistill
 from .loops import AMDCandidatesValLoop
 from .pruner import AMDPruner

@@ -7,6 +7,7 @@ logit distiller through :class:`StoredTeacher`), counting epochs with :class:`FK
 See configs/fkd/README.md.
 """
 from ..extraction import architecture_students, register_students
+from . import plan  # noqa: F401  (registers FKD's run plans: mmkd_ext/run_plans.py)
 from .algorithm import FKDDistill, fkd_loss
 from .compression import STRATEGIES, LabelCodec
 from .datasets import FKDDataset, FKDReplayCrop, fkd_collate

@@ -8,7 +8,7 @@
 - :mod:`.proxy`: genome -> ConfigurableDistiller config; short real MMRazor proxy runs.
 - :mod:`.search`: the evolutionary search (and Rand-KD), resumable, rank-distributed.
 """
-from . import config_rules, fitness, genome, hooks, losses, operations, proxy, report, search  # noqa: F401
+from . import config_rules, fitness, genome, hooks, losses, operations, plan, proxy, report, search  # noqa: F401
 from .genome import Genome, GenomeError, SearchSpace
 from .losses import KDZeroLoss
 

@@ -1,4 +1,4 @@
-"""The GPU check: every method x task config, the FKD / KD-Zero / AMD tools and dist_train.sh, a few iterations each.
+"""The GPU check: one demo config per method x task through every stage of its run plan, and dist_train.sh.
 
     bash tools/misc/gpu_check.sh [--only SUBSTRING] [--iters N] [--budget-s S] [--no-amp] [--out DIR]
     python tools/misc/gpu_check.py --list          # the plan, on any machine
@@ -7,9 +7,11 @@ Each check is a subprocess (a CUDA error cannot poison the next one) on the buil
 (``tools/misc/make_demo_data.py``), with and without AMP, and the table gives iterations per second
 (MMEngine's per-iteration ``time``, first two iterations dropped), the peak GPU memory
 (``torch.cuda.max_memory_allocated``) and ok / FAIL / skipped with the reason. Teachers are trained first for
-a few iterations so that every distillation config loads a real checkpoint. Configs run through
-``tools/train.py`` (:func:`config_command`; switching to ``tools/misc/check_config.py --device cuda`` is that
-one function).
+a few iterations so that every distillation config loads a real checkpoint. Every other config runs through
+``tools/misc/check_config.py --device cuda`` (:func:`plan_command`): the stages of its run plan
+(:mod:`mmkd_ext.run_plans`, registered by the method rooms; ``--list`` shows them), each shortened to ``--iters``
+iterations: build, train, val, checkpoint, resume, test, and a room's own stages (label generation, a search and
+its best config, the pipeline with a pruned teacher and its export, an export after the attention epochs).
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class Check:
         needs: checkpoints this check needs.
         launcher: 'child' (python script under the probe) or 'shell' (a bash command line, e.g. dist_train.sh).
         skip: reason to skip without running.
+        stages: the run plan's stages the check goes through (``--list`` shows them).
     """
 
     name: str
@@ -51,6 +54,7 @@ class Check:
     needs: Sequence[str] = ()
     launcher: str = 'child'
     skip: str = ''
+    stages: str = ''
 
 
 @dataclass
@@ -89,69 +93,69 @@ def cfg(*parts: str) -> str:
     return osp.join('configs', *parts)
 
 
+TEACHERS = {  # task -> (name of the checkpoint, demo teacher config): trained first, every other row distils from it
+    'classification': ('cls_teacher', cfg('kd', 'resnet20_1xb32-30e_digits.py')),
+    'detection': ('det_teacher', cfg('kd', 'retinanet_r18_1xb8-12e_shapes.py')),
+    'segmentation': ('seg_teacher', cfg('kd', 'pspnet_r18-d8_1xb4-600it_cityscapes-demo.py')),
+}
+TASK_SHORT = {'classification': 'cls', 'detection': 'det', 'segmentation': 'seg'}
+# one demo config per method x task; each runs every stage of its run plan (mmkd_ext/run_plans.py)
+PLAN_CONFIGS = [cfg(*p.split('/')) for p in (
+    'kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py',
+    'kd/cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py',
+    'kd/cwd_logits_pspnet_r18-d8_fcn_r18-w32-d8_1xb4-600it_cityscapes-demo.py',
+    'vrm/vrm_resnet20_resnet8x0.5_1xb32-30e_digits.py',
+    'kd_zero/kd_zero_resnet20_resnet8x0.5_1xb32-30e_digits.py',
+    'kd_zero/kd_zero_pspnet-r18_fcn-r18-w32_1xb4-600it_cityscapes-demo.py',
+    'kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py',
+    'acmkd/acmkd_resnet20_3students_1xb32-30e_digits.py',
+    'fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py',
+    'amd/amd_resnet20_resnet20-p30_1xb32-6e_digits.py',
+    'amd/amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py')]
+
+
+def plan_command(config: str, work_dir: str, iters: int, amp: bool, teacher: str) -> List[str]:
+    """``tools/misc/check_config.py --device cuda`` on ``config``: every stage of its run plan, ``iters`` iterations
+    per training, distilling from ``teacher``."""
+    return ['tools/misc/check_config.py', config, '--device', 'cuda', '--iters', str(iters), '--work-dir', work_dir,
+            '--teacher-ckpt', teacher, *(['--amp'] if amp else []),
+            '--cfg-options', 'default_hooks.logger.interval=1', 'randomness.seed=0']
+
+
+def plan_row(config: str) -> tuple:
+    """(row name ``folder/task[ plan]``, teacher checkpoint name, the plan's stages in one line) of ``config``."""
+    from mmengine.config import Config
+
+    import mmkd_ext  # noqa: F401  (the rooms register their run plans)
+    from mmkd_ext.config_check import plan_for, task_of
+    loaded = Config.fromfile(config)
+    plan, task = plan_for(loaded), task_of(loaded)
+    folder = osp.basename(osp.dirname(config))
+    name = f'{folder}/{TASK_SHORT[task]}' + ('' if plan.name in ('train', folder) else f' {plan.name}')
+    return name, TEACHERS[task][0], plan.describe()
+
+
 def plan_checks(out: str, iters: int, amp: bool = True) -> List[Check]:
-    """Teachers, one config per method x task (with and without AMP), the tools and ``dist_train.sh CONFIG 1``."""
-    ckpt = {k: '{' + k + '}' for k in ('cls_teacher', 'det_teacher', 'seg_teacher')}
-    checks = [
-        Check('teacher/cls', config_command(cfg('kd', 'resnet20_1xb32-30e_digits.py'), f'{out}/t_cls', iters, False),
-              produces='cls_teacher'),
-        Check('teacher/det (RetinaNet: focal loss, nms)',
-              config_command(cfg('kd', 'retinanet_r18_1xb8-12e_shapes.py'), f'{out}/t_det', iters, False),
-              produces='det_teacher'),
-        Check('teacher/seg', config_command(cfg('kd', 'pspnet_r18-d8_1xb4-600it_cityscapes-demo.py'), f'{out}/t_seg',
-                                            iters, False), produces='seg_teacher'),
-        Check('mmcv ops on CUDA (nms, batched_nms, RoIAlign, focal loss)', ['tools/misc/gpu_check.py', '--ops']),
-    ]
-    distill = [  # (name, config, teacher checkpoint)
-        ('kd/cls', cfg('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'), 'cls_teacher'),
-        ('kd/det', cfg('kd', 'cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py'), 'det_teacher'),
-        ('kd/seg', cfg('kd', 'cwd_logits_pspnet_r18-d8_fcn_r18-w32-d8_1xb4-600it_cityscapes-demo.py'), 'seg_teacher'),
-        ('vrm/cls', cfg('vrm', 'vrm_resnet20_resnet8x0.5_1xb32-30e_digits.py'), 'cls_teacher'),
-        ('kd_zero/cls', cfg('kd_zero', 'kd_zero_resnet20_resnet8x0.5_1xb32-30e_digits.py'), 'cls_teacher'),
-        ('kd_zero/seg', cfg('kd_zero', 'kd_zero_pspnet-r18_fcn-r18-w32_1xb4-600it_cityscapes-demo.py'), 'seg_teacher'),
-        ('acmkd/cls', cfg('acmkd', 'acmkd_resnet20_3students_1xb32-30e_digits.py'), 'cls_teacher'),
-    ]
-    for name, config, teacher in distill:
+    """Teachers, one config per method x task through every stage of its run plan (with and without AMP), the
+    mmcv ops and ``dist_train.sh CONFIG 1``."""
+    checks = [Check(f'teacher/{TASK_SHORT[task]}', config_command(config, f'{out}/t_{TASK_SHORT[task]}', iters,
+                                                                   False), produces=name)
+              for task, (name, config) in TEACHERS.items()]
+    checks.append(Check('mmcv ops on CUDA (nms, batched_nms, RoIAlign, focal loss)',
+                        ['tools/misc/gpu_check.py', '--ops']))
+    for config in PLAN_CONFIGS:
+        name, teacher, stages = plan_row(config)
         for use_amp in ((False, True) if amp else (False,)):
-            checks.append(Check(name + ('+amp' if use_amp else ''),
-                                config_command(config, f'{out}/{name.replace("/", "_")}{"_amp" * use_amp}', iters,
-                                               use_amp, [f'model.teacher_ckpt={ckpt[teacher]}']), needs=[teacher]))
-    store = f'{out}/fkd_labels'
-    checks.append(Check('fkd/cls labels (tools/fkd/generate_labels.py)',
-                        ['tools/fkd/generate_labels.py', cfg('fkd', 'labels_resnet20_m30-ms5_digits.py'),
-                         '--no-progress', '--cfg-options', f'teachers.0.checkpoint={ckpt["cls_teacher"]}',
-                         f'fkd_generation.store_dir={store}', 'fkd_generation.num_crops=4'],
-                        needs=['cls_teacher'], produces='fkd_store'))
-    for use_amp in ((False, True) if amp else (False,)):
-        checks.append(Check('fkd/cls' + ('+amp' if use_amp else ''),
-                            config_command(cfg('fkd', 'fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py'),
-                                           f'{out}/fkd_cls{"_amp" * use_amp}', iters, use_amp,
-                                           [f'train_dataloader.dataset.store_dir={store}',
-                                            'train_cfg.max_epochs=2']),  # crop-epochs: a multiple of m=2
-                            needs=['fkd_store']))
-    checks.append(Check('kd_zero search (tools/kd_zero/search.py)', [
-        'tools/kd_zero/search.py', cfg('kd_zero', 'search_kd_zero_resnet20_resnet8x0.5_digits.py'), '--no-resume',
-        '--work-dir', f'{out}/kd_zero_search', '--cfg-options', 'search.population_size=2', 'search.iterations=0',
-        'search.parents=2', 'proxy.fraction=0.033', 'proxy.rejection.min_drop=-10', 'proxy.fitness_samples=40',
-        'proxy.fitness_dataloader.dataset.indices=40', 'proxy.min_accuracy=0',
-        f'proxy.cfg_options.model.teacher_ckpt={ckpt["cls_teacher"]}'], needs=['cls_teacher']))
-    amd_short = {'cls': ['amd.joint_train_cfg.max_epochs=1', 'amd.joint_train_cfg.val_interval=1'],
-                 'seg': [f'amd.joint_train_cfg.max_iters={iters}', f'amd.joint_train_cfg.val_interval={iters}']}
-    amd_cfg = {'cls': cfg('amd', 'amd_resnet20_resnet20-p30_1xb32-6e_digits.py'),
-               'seg': cfg('amd', 'amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py')}
-    for task, teacher in (('cls', 'cls_teacher'), ('seg', 'seg_teacher')):
-        for use_amp in ((False, True) if amp else (False,)):
-            amp_opts = ['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.loss_scale=dynamic'] if use_amp else []
-            checks.append(Check(f'amd/{task} pipeline (tools/amd/run.py)' + ('+amp' if use_amp else ''), [
-                'tools/amd/run.py', amd_cfg[task], '--until', 'joint_1', '--work-dir',
-                f'{out}/amd_{task}{"_amp" * use_amp}', '--cfg-options', 'default_hooks.logger.interval=1',
-                f'model.teacher_ckpt={ckpt[teacher]}', *amd_short[task], *amp_opts], needs=[teacher]))
+            row = name + ('+amp' if use_amp else '')
+            work_dir = osp.join(out, re.sub(r'[^\w+]+', '_', row))
+            checks.append(Check(row, plan_command(config, work_dir, iters, use_amp, '{' + teacher + '}'),
+                                needs=[teacher], stages=stages))
     checks.append(Check('kd_zero/det (RetinaNet / Faster R-CNN pairs)', [], skip=(
         'COCO-only configs, no demo-data config; RoIAlign on CUDA is covered by the mmcv ops row')))
-    dist_cfg = cfg('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
+    dist_cfg = PLAN_CONFIGS[0]
     checks.append(Check('bash tools/dist_train.sh CONFIG 1 (kd/cls)', [
         'bash', 'tools/dist_train.sh', dist_cfg, '1', '--work-dir', f'{out}/dist_kd_cls', '--cfg-options',
-        *short_run_options(dist_cfg, iters), f'model.teacher_ckpt={ckpt["cls_teacher"]}'],
+        *short_run_options(dist_cfg, iters), 'model.teacher_ckpt={cls_teacher}'],
         needs=['cls_teacher'], launcher='shell'))
     return checks
 
@@ -261,10 +265,7 @@ def run_checks(checks: Sequence[Check], budget_s: float, run_one: Callable[[Chec
 
 
 def produced_path(argv: Sequence[str]) -> str:
-    """The checkpoint (``last_checkpoint`` of ``--work-dir``) or label store (``store_dir=``) a check produced."""
-    for arg in argv:
-        if arg.startswith('fkd_generation.store_dir='):
-            return arg.split('=', 1)[1]
+    """The checkpoint a training check produced (``last_checkpoint`` of its ``--work-dir``)."""
     work_dir = osp.join(ROOT, argv[list(argv).index('--work-dir') + 1])
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
@@ -403,6 +404,8 @@ def main(argv=None) -> int:
     if args.list:
         for c in checks:
             print(f'{c.name}: {" ".join(c.argv) if c.argv else "skipped: " + c.skip}')
+            if c.stages:
+                print(f'    stages: {c.stages}')
         return 0
     if not args.allow_cpu and probe():
         return 3
