@@ -241,8 +241,8 @@ class ConfigCheck:
         with self.step('train') as rec:
             runner.train()
             rec.note = f'{runner.iter} iterations'
-        if self.train_only:
-            return last_checkpoint(cfg.work_dir)
+        if self.train_only:  # the checkpoint training wrote ('' when the config's hooks wrote none)
+            return last_checkpoint(cfg.work_dir) if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')) else ''
         with self.step('val') as rec:
             rec.note = metrics_note(runner.val(), runner)
         with self.step('checkpoint') as rec:

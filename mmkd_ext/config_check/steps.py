@@ -110,7 +110,7 @@ def last_checkpoint(work_dir: str) -> str:
 # under the current working directory (the tests and CI run from the checkout: work_dirs/ of the checkout)
 TIMES_FILE = osp.join('work_dirs', 'config_check_times.json')
 # the order in which a check runs its steps (a config runs some of them)
-STEP_ORDER = ('labels', 'search', 'pipeline', 'build', 'train', 'export', 'val', 'checkpoint', 'resume', 'test')
+STEP_ORDER = ('labels', 'search', 'pipeline', 'build', 'train', 'val', 'checkpoint', 'resume', 'test', 'export')
 
 
 def record_times(report: CheckReport, path: str = TIMES_FILE) -> None:
