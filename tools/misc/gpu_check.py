@@ -99,19 +99,21 @@ TEACHERS = {  # task -> (name of the checkpoint, demo teacher config): trained f
     'segmentation': ('seg_teacher', cfg('kd', 'pspnet_r18-d8_1xb4-600it_cityscapes-demo.py')),
 }
 TASK_SHORT = {'classification': 'cls', 'detection': 'det', 'segmentation': 'seg'}
-# one demo config per method x task; each runs every stage of its run plan (mmkd_ext/run_plans.py)
+# one demo config per method x task; each runs every stage of its run plan (mmkd_ext/run_plans.py). Multi-stage
+# plans first: a check that runs out of --budget-s skips the rows at the end
 PLAN_CONFIGS = [cfg(*p.split('/')) for p in (
+    'amd/amd_resnet20_resnet20-p30_1xb32-6e_digits.py',
+    'acmkd/acmkd_resnet20_3students_1xb32-30e_digits.py',
+    'kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py',
+    'fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py',
     'kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py',
     'kd/cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py',
     'kd/cwd_logits_pspnet_r18-d8_fcn_r18-w32-d8_1xb4-600it_cityscapes-demo.py',
     'vrm/vrm_resnet20_resnet8x0.5_1xb32-30e_digits.py',
     'kd_zero/kd_zero_resnet20_resnet8x0.5_1xb32-30e_digits.py',
     'kd_zero/kd_zero_pspnet-r18_fcn-r18-w32_1xb4-600it_cityscapes-demo.py',
-    'kd_zero/search_kd_zero_resnet20_resnet8x0.5_digits.py',
-    'acmkd/acmkd_resnet20_3students_1xb32-30e_digits.py',
-    'fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py',
-    'amd/amd_resnet20_resnet20-p30_1xb32-6e_digits.py',
     'amd/amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py')]
+DIST_CONFIG = cfg('kd', 'kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py')
 
 
 def plan_command(config: str, work_dir: str, iters: int, amp: bool, teacher: str) -> List[str]:
@@ -152,7 +154,7 @@ def plan_checks(out: str, iters: int, amp: bool = True) -> List[Check]:
                                 needs=[teacher], stages=stages))
     checks.append(Check('kd_zero/det (RetinaNet / Faster R-CNN pairs)', [], skip=(
         'COCO-only configs, no demo-data config; RoIAlign on CUDA is covered by the mmcv ops row')))
-    dist_cfg = PLAN_CONFIGS[0]
+    dist_cfg = DIST_CONFIG
     checks.append(Check('bash tools/dist_train.sh CONFIG 1 (kd/cls)', [
         'bash', 'tools/dist_train.sh', dist_cfg, '1', '--work-dir', f'{out}/dist_kd_cls', '--cfg-options',
         *short_run_options(dist_cfg, iters), 'model.teacher_ckpt={cls_teacher}'],
@@ -364,9 +366,10 @@ def parse_args(argv=None):
     parser.add_argument('--iters', type=int, default=20, help='iterations of iteration-based configs (default 20)')
     parser.add_argument('--only', help='run only the checks whose name contains this (their prerequisites too)')
     parser.add_argument('--no-amp', action='store_true', help='skip the AMP variants')
-    parser.add_argument('--budget-s', type=float, default=450,
-                        help='skip the checks that would end after this many seconds (default 450)')
-    parser.add_argument('--timeout-s', type=float, default=150, help='limit of one check')
+    parser.add_argument('--budget-s', type=float, default=600,
+                        help='skip the checks that would end after this many seconds (default 600)')
+    parser.add_argument('--timeout-s', type=float, default=300,
+                        help='limit of one check (default 300: a row runs every stage of its config, AMD the most)')
     parser.add_argument('--out', default='work_dirs/gpu_check', help='work dirs, logs and the table (gpu_check.md)')
     parser.add_argument('--list', action='store_true', help='print the plan and exit')
     parser.add_argument('--allow-cpu', action='store_true', help=argparse.SUPPRESS)  # plumbing runs on CPU
