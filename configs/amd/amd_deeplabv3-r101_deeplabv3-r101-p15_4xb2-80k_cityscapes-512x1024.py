@@ -61,6 +61,6 @@ param_scheduler = [
 val_cfg = dict(_delete_=True, type='mmrazor.AMDCandidatesValLoop')
 default_hooks = dict(visualization=dict(_delete_=True, type='mmseg.SegVisualizationHook'),
                      checkpoint=dict(save_best='mIoU', rule='greater'))  # the student's (smallest candidate)
-find_unused_parameters = True
 # multi-process runs: one backward per candidate under DDP, rank 0's BN statistics broadcast (mmkd_ext/amd/wrapper.py)
-model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True)
+# find_unused_parameters lives here: MMEngine reads the top-level key only without a model_wrapper_cfg
+model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True, find_unused_parameters=True)

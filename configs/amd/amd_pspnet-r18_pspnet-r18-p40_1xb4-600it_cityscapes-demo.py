@@ -47,6 +47,6 @@ default_hooks = dict(logger=dict(type='LoggerHook', interval=50, log_metric_by_e
                      checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=1,
                                      save_best='mIoU', rule='greater'))
 log_processor = dict(by_epoch=False)
-find_unused_parameters = True
 # multi-process runs: one backward per candidate under DDP, rank 0's BN statistics broadcast (mmkd_ext/amd/wrapper.py)
-model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True)
+# find_unused_parameters lives here: MMEngine reads the top-level key only without a model_wrapper_cfg
+model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True, find_unused_parameters=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from mmengine.dist import barrier, broadcast_object_list, init_dist, is_distributed, is_main_process
+from mmengine.dist import barrier, broadcast, broadcast_object_list, init_dist, is_distributed, is_main_process
+from torch import nn
 
 
 def on_main_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
@@ -66,3 +67,26 @@ def start_process_group(cfg) -> None:
     launcher = cfg.get('launcher', 'none') or 'none'
     if launcher != 'none' and not is_distributed():
         init_dist(launcher, **dict(cfg.get('env_cfg', {}).get('dist_cfg', {})))
+
+
+def broadcast_buffers(module: nn.Module, src: int = 0) -> int:
+    """Give every rank rank ``src``'s buffers of ``module`` (BN running statistics, the per-candidate BN bank).
+
+    DDP broadcasts buffers only at a synchronised forward; AMD's candidates after the first of a step run under
+    ``no_sync`` and update their BN statistics per rank, so the ranks would validate different statistics.
+    No-op in a single process.
+
+    Args:
+        module: the model (not the DDP wrapper).
+        src: the rank whose buffers win.
+
+    Returns:
+        The number of buffers broadcast (0 without a process group).
+    """
+    if not is_distributed():
+        return 0
+    buffers = [b for b in module.buffers() if b.numel()]
+    with torch.no_grad():
+        for buf in buffers:
+            broadcast(buf, src)
+    return len(buffers)

@@ -7,6 +7,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import ValLoop
 
 from ..registry import LOOPS
+from .distributed import broadcast_buffers
 
 
 def scale_key(scale: float) -> str:
@@ -17,6 +18,9 @@ def scale_key(scale: float) -> str:
 @LOOPS.register_module()
 class AMDCandidatesValLoop(ValLoop):
     """Run the evaluator once per candidate scale of an :class:`AMDDistill` model.
+
+    Under DDP every rank first takes rank 0's BatchNorm statistics (live and per-candidate bank,
+    :func:`~mmkd_ext.amd.distributed.broadcast_buffers`), so all shards are validated with the same statistics.
 
     Metrics are reported as ``scale_<s>/<metric>`` for every candidate, plus the plain metric names of the
     smallest candidate (the student), so ``save_best='auto'`` tracks the student.
@@ -40,6 +44,7 @@ class AMDCandidatesValLoop(ValLoop):
         self.runner.call_hook('before_val')
         self.runner.call_hook('before_val_epoch')
         self.runner.model.eval()
+        broadcast_buffers(model)  # the candidates' BN statistics diverge per rank under no_sync (issue 23)
         metrics: Dict[str, float] = {}
         last: Dict[str, float] = {}
         for scale in scales:

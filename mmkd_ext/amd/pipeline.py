@@ -31,6 +31,7 @@ from mmengine.runner import Runner
 
 from ..extraction import resolve_model_cfg
 from ..held_out import HELD_OUT_EVERY, held_out_dataloaders
+from ..launch import select_device
 from ..registry import MODELS
 from ..weights import load_weights
 from .bn_stats import load_bn_stats
@@ -297,7 +298,8 @@ class AMDPipeline:
     def stage_importance(self) -> dict:
         """Importance scores of the teacher's units (supp. Eq. 3) or filter L1 norms (Li et al.)."""
         imp = self.amd['importance']
-        teacher = self._build(self.cfg.model.teacher, self.cfg.model.teacher_ckpt)
+        # this rank's GPU (cuda:LOCAL_RANK; CPU without one): no Runner has moved anything yet (issue 23)
+        teacher = self._build(self.cfg.model.teacher, self.cfg.model.teacher_ckpt).to(select_device())
         pruner = AMDPruner(teacher, **self._pruner_cfg())
         if imp['criterion'] == 'l1':
             scores = pruner.l1_scores(teacher, greedy_scale=self.target if imp['l1_greedy'] else None)

@@ -109,7 +109,7 @@ class AMDPruner:
         self.current_scale = scale
         keep = None if scale is None or scale >= self.cost.total / self.reference_flops - 1e-9 else self.keep(scale)
         if self.slicer is not None:
-            self.slicer.apply(keep)
+            self.slicer.set_keep(keep)
             if keep is not None:  # the sliced units' masks stay 1; heads / layer-FFN masks as usual
                 keep = {n: torch.ones_like(k) if n in self.slicer.names else k for n, k in keep.items()}
         if keep is None:
@@ -126,7 +126,7 @@ class AMDPruner:
         """Remove the hooks and physically prune ``model`` to ``scale``; returns the kept widths."""
         keep = self.keep(scale)
         if self.slicer is not None:
-            self.slicer.restore()
+            self.slicer.remove()
         self.masks.remove()
         return densify(model, self.units, {k: v.clone() for k, v in keep.items()})
 

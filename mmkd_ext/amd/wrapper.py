@@ -13,8 +13,10 @@ Config (the AMD configs set it; ``tools/dist_train.sh`` / ``tools/amd/run.py --l
 
     model_wrapper_cfg = dict(type='AMDDistributedDataParallel', broadcast_buffers=True)
 
-[R] ``broadcast_buffers=True``: rank 0's BatchNorm statistics (and the per-candidate BN bank) are broadcast
-at every forward, so all ranks validate and checkpoint the same statistics.
+[R] ``broadcast_buffers=True``: DDP broadcasts rank 0's buffers (BN statistics, the per-candidate BN bank) at a
+synchronised forward only, i.e. before the first candidate of a step; the other candidates run under ``no_sync``
+and update their statistics per rank. :class:`~mmkd_ext.amd.loops.AMDCandidatesValLoop` therefore broadcasts rank
+0's buffers before validating, so all ranks validate (and rank 0 checkpoints) the same statistics.
 """
 from __future__ import annotations
 

@@ -2,10 +2,14 @@
 
 import glob
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
+from gloo_ranks import free_port
 from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
 
 from mmkd_ext.amd.flops import candidate_scales
 from mmkd_ext.amd.pipeline import AMDPipeline
@@ -119,3 +123,42 @@ def test_table7_cnn_pair_runs_joint_and_final_forward_at_32px(name):
     assert student_params < sum(p.numel() for p in final.teacher.parameters())
     losses = final(inputs, samples, mode="loss")
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+
+
+# ------------------------------------------------------------------ issue 23 defect 8: the wrapper MMEngine builds
+UNUSED_PARAMETERS = ["amd_deeplabv3-r101_deeplabv3-r101-p15_4xb2-80k_cityscapes-512x1024.py",
+                     "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py"]
+
+
+class _Candidates(torch.nn.Module):
+    """Stands in for AMDDistill: what AMDDistributedDataParallel checks and DDP needs (a parameter)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+
+    def candidate_step(self, *args, **kwargs):
+        return {}
+
+
+@pytest.fixture
+def one_gloo_rank(monkeypatch):
+    for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()), RANK='0', WORLD_SIZE='1',
+                           LOCAL_RANK='0').items():
+        monkeypatch.setenv(key, value)
+    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+    yield
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[osp.basename(c) for c in CONFIGS])
+def test_find_unused_parameters_reaches_the_ddp_wrapper(path, one_gloo_rank):
+    cfg = Config.fromfile(path)
+    # MMEngine reads the top-level key only when there is no model_wrapper_cfg: beside one it is silently ignored
+    assert "find_unused_parameters" not in cfg or cfg.get("model_wrapper_cfg") is None
+    wrapper_cfg = dict(cfg.model_wrapper_cfg, device_ids=None)  # a CPU module (mmkd_ext.compat.distributed)
+    fake_runner = SimpleNamespace(distributed=True, cfg=cfg, logger=MMLogger.get_current_instance())
+    wrapper = Runner.wrap_model(fake_runner, wrapper_cfg, _Candidates())  # as Runner.__init__ does
+    assert type(wrapper).__name__ == "AMDDistributedDataParallel"
+    assert wrapper.find_unused_parameters is (osp.basename(path) in UNUSED_PARAMETERS)

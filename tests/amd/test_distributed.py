@@ -13,7 +13,8 @@ from mmkd_ext.amd.importance import estimate_importance
 from mmkd_ext.amd.pruner import AMDPruner, load_scores
 from mmkd_ext.amd.wrapper import AMDDistributedDataParallel
 
-from . import test_pipeline
+from . import bn_ranks, test_pipeline
+from .bn_ranks import spawn_on_gloo_ranks
 from .conftest import INPUT, tiny_vit
 from .test_importance import X
 from .test_importance import _setup as two_head_setup
@@ -152,3 +153,19 @@ def test_two_process_pipeline_writes_from_rank_0_only_and_equals_one_process(tmp
 def main_one_process(config, work):
     from tools.amd.run import main
     return main([config, '--work-dir', work, *FAST])
+
+
+# ------------------------------------------------------------------ issue 23 defect 7: BN statistics at validation
+def test_ranks_validate_every_candidate_with_the_same_bn_statistics(tmp_path):
+    spawn_on_gloo_ranks(bn_ranks.train_then_validate, 2, str(tmp_path))
+    ranks = [torch.load(tmp_path / f'bn_rank{r}.pth') for r in (0, 1)]
+    for scale in ('0.8', '0.5'):  # the candidates after the first ran under no_sync: each rank its own statistics
+        assert any(not torch.equal(v, ranks[1]['trained'][scale][k]) for k, v in ranks[0]['trained'][scale].items())
+    assert sorted(ranks[0]['validated']) == sorted(ranks[1]['validated']) == [0.5, 0.8]
+    for scale, stats in ranks[0]['validated'].items():  # ... and rank 0's at validation, on every rank
+        assert stats.keys() == ranks[1]['validated'][scale].keys()
+        for key, value in stats.items():
+            assert torch.equal(value, ranks[1]['validated'][scale][key]), (scale, key)
+        trained = ranks[0]['trained'][repr(scale)]
+        for key, value in trained.items():
+            assert torch.equal(stats[f'{key}.running_mean'], value), (scale, key)  # rank 0's trained statistics

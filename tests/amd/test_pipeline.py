@@ -192,6 +192,29 @@ def test_reuse_marks_finished_stages_of_another_run_and_refuses_unfinished_ones(
     assert AMDPipeline(cfg, str(tmp_path / "b")).state.done("importance")  # persisted in amd_state.json
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_importance_stage_moves_the_teacher_to_the_ranks_device(tmp_path, teacher_ckpt, monkeypatch):
+    """Issue 23 defect 4: no Runner has placed anything yet; the stage itself puts the teacher on this rank's device."""
+    from mmkd_ext.amd import pipeline
+
+    seen = []
+
+    def pruner_spy(model, **kwargs):  # the model whose masks the importance gradients are taken on
+        seen.append({p.device.type for p in model.parameters()} | {b.device.type for b in model.buffers()})
+        raise _Stop
+
+    monkeypatch.setattr(pipeline, "select_device", lambda: torch.device("meta"), raising=False)  # for cuda:LOCAL_RANK
+    monkeypatch.setattr(pipeline, "AMDPruner", pruner_spy)
+    amd = pipeline.AMDPipeline(Config.fromfile(_write_config(tmp_path, teacher_ckpt, 1)), str(tmp_path / "w"),
+                               log=lambda *_: None)
+    with pytest.raises(_Stop):
+        amd.stage_importance()
+    assert seen == [{"meta"}]
+
+
 SEG_DEMO = config_path("amd", "amd_pspnet-r18_pspnet-r18-p40_1xb4-600it_cityscapes-demo.py")
 SEG = """
 _base_ = [{demo!r}]

@@ -5,9 +5,11 @@ import pytest
 import torch
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import OptimWrapper
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 from mmkd_ext.amd.flops import total_flops
 from mmkd_ext.amd.pruner import AMDPruner
+from mmkd_ext.amd.slicing import SlicedForward
 
 from . import test_algorithm
 from .conftest import INPUT, build, cifar_resnet, tiny_vit
@@ -93,3 +95,69 @@ def test_slicing_survives_mmengine_replacing_the_bn_modules(images):
     assert torch.allclose(model(images), expected, atol=1e-6)
     bns = {m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
     assert any(m in bns for m in pruners['sliced'].slicer._patched)  # the live BN modules are the sliced ones
+
+
+# ------------------------------------------------------------------ issue 23 defect 2: a teacher pruned before the move
+def _to_fake_cuda(model, mode):
+    """What the Runner's ``model.to('cuda')`` does, with fake CUDA tensors (no GPU here)."""
+    with mode:
+        model._apply(lambda t: mode.from_tensor(t).to('cuda'))
+
+
+def _pruned_teacher(teacher_ckpt):
+    """The final stage's AMDDistill: teacher sliced to 0.5 in ``__init__``, on the CPU."""
+    return test_algorithm._algorithm(teacher_ckpt, teacher_scale=0.5).train()
+
+
+def test_teacher_pruned_in_init_runs_sliced_on_the_device_the_model_moved_to(teacher_ckpt, images):
+    algo = _pruned_teacher(teacher_ckpt)
+    expected, _ = algo._teacher_outputs(images)
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    _to_fake_cuda(algo, mode)
+    with mode:  # the closures' CPU indices raised "Expected all tensors to be on the same device" here
+        logits, feats = algo._teacher_outputs(mode.from_tensor(images).to('cuda'))
+    assert logits.device.type == 'cuda' and logits.shape == expected.shape
+    assert [f.device.type for f in feats] == ['cuda', 'cuda']
+    buffers = list(algo.teacher_pruner.slicer.buffers())
+    assert len(buffers) > 0 and {b.device.type for b in buffers} == {'cuda'}  # the kept indices moved with the weights
+
+
+def test_sliced_indices_are_buffers_outside_the_state_dict(teacher_ckpt):
+    algo = _pruned_teacher(teacher_ckpt)
+    slicer = algo.teacher_pruner.slicer
+    assert algo.teacher.amd_slicer is slicer
+    keep = algo.teacher_pruner.keep(0.5)
+    for i, unit in enumerate(slicer.units):  # kept structures first, ascending
+        assert torch.equal(slicer.index(i), torch.nonzero(keep[unit.name]).flatten())
+    assert not any('amd_slicer' in k for k in algo.state_dict())  # checkpoints and resume are unchanged
+    fresh = test_algorithm._algorithm(None, teacher_scale=0.5)
+    fresh.load_state_dict(algo.state_dict(), strict=True)
+
+
+def test_syncbn_conversion_reaches_the_pruned_teachers_bn_modules(teacher_ckpt, images):
+    algo = _pruned_teacher(teacher_ckpt)
+    expected, _ = algo._teacher_outputs(images)
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(algo)  # the Runner's sync_bn, after __init__ pruned the teacher
+    logits, _ = algo._teacher_outputs(images)  # the closures kept the old BNs: the new ones got the sliced input
+    assert torch.allclose(logits, expected, atol=1e-6)
+    sliced_bns = [m for m in algo.teacher.modules()
+                  if isinstance(m, torch.nn.SyncBatchNorm) and isinstance(vars(m).get('forward'), SlicedForward)]
+    norms = {p for u in algo.teacher_pruner.slicer.units for p, role in u.producers if role == 'norm'}
+    assert len(sliced_bns) == len(norms) > 0
+    algo.teacher.train()  # a training SyncBN is not synchronised when sliced: a clear error, not wrong statistics
+    with pytest.raises(NotImplementedError, match="candidate_mode='masked'"):
+        algo.teacher(images, mode='tensor')
+
+
+def test_a_deep_copy_slices_its_own_modules(teacher_ckpt, images):
+    algo = _pruned_teacher(teacher_ckpt)
+    expected, _ = algo._teacher_outputs(images)
+    twin = copy.deepcopy(algo)  # e.g. an EMA model
+    with torch.no_grad():
+        for p in algo.teacher.parameters():
+            p.mul_(2.0)  # the original changes; the copy must not see it
+    assert torch.allclose(twin._teacher_outputs(images)[0], expected, atol=1e-6)
+    for module in twin.teacher.modules():
+        forward = vars(module).get('forward')
+        if forward is not None:
+            assert forward.module is module and forward.slicer is twin.teacher.amd_slicer

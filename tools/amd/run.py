@@ -64,7 +64,7 @@ def main(argv=None):
     cfg = load_config(args.config, args)
     apply_train_cfg_to_every_stage(cfg, args.cfg_options)
     check_weights_available(cfg)
-    select_device()  # cuda:LOCAL_RANK before the importance stage builds anything (no Runner has set it yet)
+    select_device()  # cuda:LOCAL_RANK as CUDA's current device; the importance stage moves its teacher there
     if args.amp:
         enable_amp(cfg)  # the joint and final stages train with AmpOptimWrapper
     if args.threads:
