@@ -121,6 +121,24 @@ def test_real_model_is_unchanged_and_on_cpu():
     assert torch.equal(model.rows(torch.eye(3)), torch.tensor([[0., 6.], [1., 7.], [2., 8.]]))  # rows 0, 2 of W
 
 
+class CpuBookkeeping(BaseModel):
+    """Counts kept rows on a CPU mask in Python (as AMD's FLOPs solver does) before using the count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 3)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        kept = int(torch.tensor([True, False, True]).sum())  # a real CPU value on a GPU machine too
+        return dict(loss=self.linear(inputs)[:, :kept].mean())
+
+
+def test_python_values_of_cpu_tensors_are_real():
+    """Plain ``FakeTensorMode`` would fake the CPU mask too and stop at ``int()`` (data-dependent)."""
+    report = fake_cuda_train_step(CpuBookkeeping(), _batch())
+    assert report.status == 'checked' and report.losses == {'loss': 'cuda:0'}
+
+
 class DataDependent(BaseModel):
     """``head`` branches on a value (``if (x > 0).any()``) after ``stem``; ``loss_layer`` runs after it."""
 
@@ -213,3 +231,30 @@ def test_coverage_line_names_partial_and_failed_configs():
                dict(config='b.py', status='checked'), dict(config='c.py', status='failed')]
     assert coverage_line(records, total=4) == ('fake-CUDA device check: covered 3 / 4 configs '
                                                "(partial: b.py: op x; failed: ['c.py'])")
+
+
+def test_detector_stops_at_the_anchor_assignment_and_replays_the_distillation_losses(shapes_root):
+    """RetinaNet (CWD on FPN, shapes demo): the student's target assignment branches on ``inside_flags.any()``; the
+    teacher, both backbones/necks and the student head run on fake CUDA, the classification loss and the four CWD
+    losses are replayed; the smooth-L1 loss branches on its weights (mmdet 3.3.0 line numbers)."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(RETINA_SHAPES)
+    cfg.model.teacher_ckpt = None
+    init_default_scope(cfg.default_scope)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    loader = dict(cfg.train_dataloader, batch_size=2, num_workers=0, persistent_workers=False)
+    report = fake_cuda_train_step(model, next(iter(Runner.build_dataloader(loader))))
+    assert report.status == 'partial' and report.preprocessor == 'fake CUDA'
+    assert report.partial == ('data-dependent op a Python branch/conversion on a data-dependent value '
+                              '(`if not inside_flags.any():`) at architecture, '
+                              'mmdet/models/dense_heads/anchor_head.py:243 (_get_targets_single)')
+    assert report.replayed == ['architecture.bbox_head.loss_cls'] + [
+        f'distiller.distill_losses.loss_cwd_fpn{i}' for i in range(4)]
+    assert report.replay_stopped == {'architecture.bbox_head.loss_bbox': (
+        'GuardOnDataDependentSymNode at mmdet/models/losses/smooth_l1_loss.py:156 (forward): '
+        'if weight is not None and not torch.any(weight > 0):')}
+    assert report.not_checked == ['<model>', 'architecture', 'architecture.bbox_head.loss_bbox']
+    assert report.modules_run - report.modules_checked == 3

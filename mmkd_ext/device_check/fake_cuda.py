@@ -113,6 +113,7 @@ class FakeCudaReport:
         modules_run: modules whose forward ran in the real model's loss step (replay) or in the fake step.
         modules_checked: modules whose forward ran to its end on fake CUDA (fake step + replay).
         replayed: modules run on fake CUDA copies of their recorded inputs.
+        replay_stopped: module -> why its replay stopped (exception type, file:line, code).
         not_checked: modules that ran in the loss step but not to their end on fake CUDA (those containing the
             op that stopped the step, and any whose replay stopped as well).
     """
@@ -125,6 +126,7 @@ class FakeCudaReport:
     modules_run: int = 0
     modules_checked: int = 0
     replayed: List[str] = field(default_factory=list)
+    replay_stopped: Dict[str, str] = field(default_factory=dict)
     not_checked: List[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -428,7 +430,7 @@ def fake_cuda_train_step(model: nn.Module, data_batch: Any, replay: bool = True)
     """
     model = _unwrap(model)
     with _rng_kept():
-        mode = CpuPassthroughFakeMode(allow_non_fake_inputs=True, shape_env=ShapeEnv())
+        mode = CpuPassthroughFakeMode(allow_non_fake_inputs=True, shape_env=ShapeEnv(), static_shapes=True)
         fake = fake_cuda_copy(model, mode)
         tracker = _ModuleTracker(fake)
         try:
@@ -485,6 +487,8 @@ def _replay(model: nn.Module, data_batch: Any, mode: FakeTensorMode, tracker: _M
         except Exception as exc:  # noqa: BLE001  (device errors raise; the rest stays not checked)
             _raise_if_device_error(exc, tracker.innermost())
             blocked.extend(tracker.stack or [name])
+            location, code = op_location(exc)
+            report.replay_stopped[name] = f'{type(exc).__name__} at {location}: {code}'
             continue
         report.replayed.append(name)
     ran = set(recorder.inputs) | tracker.finished
