@@ -89,11 +89,13 @@ class FakeCudaDeviceError(RuntimeError):
         location: ``file:line (function)`` of the op's innermost frame outside torch.
     """
 
-    def __init__(self, upstream: str, module: str, location: str, code: str = '') -> None:
+    def __init__(self, upstream: str, module: str, location: str, code: str = '', callers: Sequence[str] = ()
+                 ) -> None:
         self.module, self.location = module, location
         super().__init__(
             f'{upstream}\nfake-CUDA device check: in module {module!r} at {location}'
             + (f': {code}' if code else '')
+            + (f' (called from {", ".join(callers)})' if callers else '')
             + '\nA tensor this op uses is on the CPU after model.to(\'cuda\'): keep tensors the model owns in '
             'registered buffers/parameters (register_buffer, so .to() moves them) or create them on the input\'s '
             'device (device=x.device), not in closures or plain attributes.')
@@ -324,15 +326,23 @@ def _short_path(filename: str) -> str:
     return filename if rel.startswith('..') else rel
 
 
+def _user_frames(exc: BaseException) -> List[traceback.FrameSummary]:
+    """The traceback frames of ``exc`` outside torch and this file, outermost first."""
+    return [f for f in traceback.extract_tb(exc.__traceback__)
+            if not f.filename.startswith(_TORCH_DIR) and f.filename != __file__]
+
+
+def _where(frame: traceback.FrameSummary) -> str:
+    return f'{_short_path(frame.filename)}:{frame.lineno} ({frame.name})'
+
+
 def op_location(exc: BaseException) -> Tuple[str, str]:
     """``('file:line (function)', source line)`` of the innermost traceback frame outside torch and this file."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_TORCH_DIR) and f.filename != __file__]
+    frames = _user_frames(exc)
     if not frames:
         return 'unknown location', ''
     f = frames[-1]
-    code = (f.line or linecache.getline(f.filename, f.lineno)).strip()
-    return f'{_short_path(f.filename)}:{f.lineno} ({f.name})', code
+    return _where(f), (f.line or linecache.getline(f.filename, f.lineno)).strip()
 
 
 def _op_name(limit: BaseException, code: str) -> str:
@@ -348,7 +358,8 @@ def _raise_if_device_error(exc: BaseException, module: str) -> None:
     mismatch = _device_mismatch(exc)
     if mismatch is not None:
         location, code = op_location(exc)
-        raise FakeCudaDeviceError(str(mismatch).splitlines()[0], module, location, code) from exc
+        callers = [_where(f) for f in _user_frames(exc)[-3:-1][::-1]]
+        raise FakeCudaDeviceError(str(mismatch).splitlines()[0], module, location, code, callers) from exc
 
 
 # ------------------------------------------------------------------------------------------------ the step

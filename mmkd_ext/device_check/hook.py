@@ -52,7 +52,10 @@ class FakeCudaCheckHook(Hook):
 
 def _config_name(runner) -> str:
     filename = getattr(runner.cfg, 'filename', None)
-    return osp.relpath(filename) if filename else runner.experiment_name
+    if not filename:
+        return runner.experiment_name
+    rel = osp.relpath(filename)
+    return filename if rel.startswith('..') else rel
 
 
 def _save(work_dir: str, record: dict) -> None:
