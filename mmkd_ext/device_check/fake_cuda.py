@@ -12,7 +12,10 @@ therefore
    as it would on a GPU;
 2. sets the MMEngine data preprocessors' device as ``BaseModel.to('cuda')`` does;
 3. runs what ``train_step`` runs up to the losses: ``data_preprocessor(data, True)``, ``model(**data,
-   mode='loss')`` (for MMRazor algorithms their own loss forward, teacher included) and ``parse_losses``.
+   mode='loss')`` (for MMRazor algorithms their own loss forward, teacher included) and ``parse_losses``, under
+   :class:`CpuPassthroughFakeMode` (ops on real CPU tensors alone run for real and keep their values). Should the
+   data preprocessor itself stop at a data-dependent op, it runs on the CPU and its outputs are moved to fake CUDA
+   (the report says so).
 
 A device mismatch raises :class:`FakeCudaDeviceError` naming the innermost module (its name in the model) and the
 file:line of the op. Ops whose output depends on values (``nonzero``, boolean indexing, ``.item()``) run under a
