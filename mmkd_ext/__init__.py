@@ -17,6 +17,13 @@ from . import (
 
 checks.apply()
 
-from . import acmkd, amd, fkd, kd_zero, vrm  # noqa: E402,F401  (one room per method)
+from . import (  # noqa: E402,F401
+    acmkd,  # one room per method
+    amd,
+    device_check,  # not a method: FakeCudaCheckHook, the fake-CUDA device check
+    fkd,
+    kd_zero,
+    vrm,
+)
 
 __all__ = ['__version__', 'compat', 'checks']

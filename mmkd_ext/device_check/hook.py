@@ -1,0 +1,99 @@
+"""``FakeCudaCheckHook``: the fake-CUDA device check (:mod:`.fake_cuda`) inside a real training run.
+
+Injected by config (``custom_hooks=[dict(type='FakeCudaCheckHook')]``, the config check's ``extra_hooks``), it checks
+the first batch of every train epoch (once for iteration-based loops, where ``runner.epoch`` stays 0), so the state
+a run reaches later is checked too (an ACMKD epoch past ``teacher_attention_epochs``, an AMD stage with a pruned
+teacher). A device error stops the run naming module and line; every check is recorded in :data:`RECORDS` (this
+process) and as one JSON line in ``<work_dir>/fake_cuda_check.jsonl``.
+"""
+from __future__ import annotations
+
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.hooks import Hook
+
+from ..registry import HOOKS
+from .fake_cuda import FakeCudaDeviceError, fake_cuda_train_step
+
+RECORD_FILE = 'fake_cuda_check.jsonl'
+RECORDS: List[dict] = []  # every check of this process, in order
+
+
+@HOOKS.register_module()
+class FakeCudaCheckHook(Hook):
+    """Before the first train iteration of each epoch, run the batch's loss step on fake CUDA tensors.
+
+    Args:
+        replay: where the step stops at a data-dependent op, replay the modules it did not reach.
+    """
+
+    priority = 'LOWEST'  # after the hooks that set up the iteration's state
+
+    def __init__(self, replay: bool = True) -> None:
+        self.replay = replay
+        self._checked_epochs: set = set()
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None) -> None:
+        if runner.epoch in self._checked_epochs:
+            return
+        self._checked_epochs.add(runner.epoch)
+        record = dict(config=_config_name(runner), work_dir=runner.work_dir, epoch=runner.epoch, iter=runner.iter)
+        try:
+            report = fake_cuda_train_step(runner.model, data_batch, replay=self.replay)
+        except FakeCudaDeviceError as exc:
+            _save(runner.work_dir, dict(record, status='failed', module=exc.module, location=exc.location,
+                                        error=str(exc).splitlines()[0]))
+            raise
+        _save(runner.work_dir, dict(record, **report.to_dict()))
+        runner.logger.info(f'fake-CUDA device check (epoch {runner.epoch}): {report.summary()}')
+
+
+def _config_name(runner) -> str:
+    filename = getattr(runner.cfg, 'filename', None)
+    if not filename:
+        return runner.experiment_name
+    rel = osp.relpath(filename)
+    return filename if rel.startswith('..') else rel
+
+
+def _save(work_dir: str, record: dict) -> None:
+    RECORDS.append(record)
+    with open(osp.join(work_dir, RECORD_FILE), 'a') as f:
+        f.write(json.dumps(record) + '\n')
+
+
+def read_records(work_dir: str) -> List[dict]:
+    """The checks recorded in ``<work_dir>/fake_cuda_check.jsonl`` ([] when there is none)."""
+    path = osp.join(work_dir, RECORD_FILE)
+    if not osp.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def coverage_line(records: Sequence[dict], total: Optional[int] = None) -> str:
+    """``fake-CUDA device check: covered N / M configs (partial: ...)`` over ``records``.
+
+    A config counts as covered when it has at least one check; it is listed as partial (with the reason of its
+    first partial check) when any of its checks was partial, and as failed when any failed.
+
+    Args:
+        records: check records (:data:`RECORDS`, :func:`read_records`).
+        total: how many configs were meant to be checked (default: those with a record).
+
+    Returns:
+        The line.
+    """
+    by_config: Dict[str, List[dict]] = {}
+    for r in records:
+        by_config.setdefault(r['config'], []).append(r)
+    partial = {c: next(r['partial'] for r in rs if r.get('status') == 'partial')
+               for c, rs in by_config.items() if any(r.get('status') == 'partial' for r in rs)}
+    failed = sorted(c for c, rs in by_config.items() if any(r.get('status') == 'failed' for r in rs))
+    line = f'fake-CUDA device check: covered {len(by_config)} / {total if total is not None else len(by_config)} ' \
+           'configs'
+    notes = ['partial: ' + '; '.join(f'{c}: {why}' for c, why in sorted(partial.items()))] if partial else []
+    notes += [f'failed: {failed}'] if failed else []
+    return line + (f' ({"; ".join(notes)})' if notes else '')
