@@ -123,3 +123,22 @@ class CallSecondsRecorder:
 def pytest_configure(config):
     if config.getoption('--store-durations'):
         config.pluginmanager.register(CallSecondsRecorder(), 'mmkd_ext_call_seconds')
+
+
+# ------------------------------------------------------------------ the fake-CUDA device check's coverage (issue 23)
+def pytest_terminal_summary(terminalreporter):
+    """After the config checks (tests/test_config_check.py), print which configs the fake-CUDA device check covered,
+    in full or partially and why. Each check passes its records as a user property, which xdist workers send to the
+    controller with the test's report."""
+    import json
+
+    from mmkd_ext.device_check import coverage_report
+    reports = [r for key in ('passed', 'failed') for r in terminalreporter.stats.get(key, [])
+               if getattr(r, 'when', None) == 'call' and 'test_config_runs_end_to_end_on_standin_data' in r.nodeid]
+    if not reports:
+        return
+    records = [record for r in reports for name, value in r.user_properties if name == 'fake_cuda_records'
+               for record in json.loads(value)]
+    terminalreporter.section('fake-CUDA device check')
+    for line in coverage_report(records, total=len(reports)):
+        terminalreporter.write_line(line)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.hooks import Hook
 
 from ..registry import HOOKS
-from .fake_cuda import FakeCudaDeviceError, fake_cuda_train_step
+from .fake_cuda import FakeCudaDeviceError, fake_cuda_train_step, op_location
 
 RECORD_FILE = 'fake_cuda_check.jsonl'
 RECORDS: List[dict] = []  # every check of this process, in order
@@ -27,12 +27,19 @@ class FakeCudaCheckHook(Hook):
 
     Args:
         replay: where the step stops at a data-dependent op, replay the modules it did not reach.
+        other_errors: what an error that is neither a device mismatch nor a known fake-tensor limit does:
+            ``'raise'`` (stop the run) or ``'record'`` (record the epoch as ``partial`` naming the error and let the
+            real run go on: the config check over every config, where such an error says that fake tensors cannot
+            run the step, not that the code is wrong on a GPU; the real CPU step runs right after).
     """
 
     priority = 'LOWEST'  # after the hooks that set up the iteration's state
 
-    def __init__(self, replay: bool = True) -> None:
+    def __init__(self, replay: bool = True, other_errors: str = 'raise') -> None:
+        if other_errors not in ('raise', 'record'):
+            raise ValueError(f"FakeCudaCheckHook: other_errors must be 'raise' or 'record', not {other_errors!r}")
         self.replay = replay
+        self.other_errors = other_errors
         self._checked_epochs: set = set()
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None) -> None:
@@ -46,6 +53,14 @@ class FakeCudaCheckHook(Hook):
             _save(runner.work_dir, dict(record, status='failed', module=exc.module, location=exc.location,
                                         error=str(exc).splitlines()[0]))
             raise
+        except Exception as exc:  # noqa: BLE001  (neither a device error nor a known fake-tensor limit)
+            if self.other_errors == 'raise':
+                raise
+            first_line = (str(exc).splitlines() or [''])[0][:160]
+            why = f'fake tensors cannot run the step: {type(exc).__name__}: {first_line} at {op_location(exc)[0]}'
+            _save(runner.work_dir, dict(record, status='partial', partial=why))
+            runner.logger.warning(f'fake-CUDA device check (epoch {runner.epoch}): partial, {why}')
+            return
         _save(runner.work_dir, dict(record, **report.to_dict()))
         runner.logger.info(f'fake-CUDA device check (epoch {runner.epoch}): {report.summary()}')
 
@@ -97,3 +112,33 @@ def coverage_line(records: Sequence[dict], total: Optional[int] = None) -> str:
     notes = ['partial: ' + '; '.join(f'{c}: {why}' for c, why in sorted(partial.items()))] if partial else []
     notes += [f'failed: {failed}'] if failed else []
     return line + (f' ({"; ".join(notes)})' if notes else '')
+
+
+def coverage_report(records: Sequence[dict], total: Optional[int] = None) -> List[str]:
+    """A summary line (configs covered, in full or not), then one line per config with a failed check (module and
+    line) or a partial one (the reason of its first partial check, and how many of its checks, stages x epochs,
+    ran in full).
+
+    Args:
+        records: check records; ``config`` names the config the check belongs to.
+        total: how many configs were meant to be checked.
+
+    Returns:
+        The lines.
+    """
+    by_config: Dict[str, List[dict]] = {}
+    for r in records:
+        by_config.setdefault(r['config'], []).append(r)
+    full = sum(all(r.get('status') == 'checked' for r in rs) for rs in by_config.values())
+    lines = [f'fake-CUDA device check: covered {len(by_config)} / {total if total is not None else len(by_config)} '
+             f'configs: {full} in full, {len(by_config) - full} partially or failed']
+    for config, rs in sorted(by_config.items()):
+        failed = [r for r in rs if r.get('status') == 'failed']
+        partial = [r for r in rs if r.get('status') == 'partial']
+        if failed:
+            lines.append(f'  FAILED {config}: {failed[0].get("module")} at {failed[0].get("location")}')
+        elif partial:
+            checked = sum(r.get('status') == 'checked' for r in rs)
+            lines.append(f'  partial {config} ({checked}/{len(rs)} checks in full): {partial[0]["partial"]}')
+    return lines
+
