@@ -15,6 +15,7 @@ from mmkd_ext.device_check import (
     FakeCudaCheckHook,
     FakeCudaDeviceError,
     coverage_line,
+    coverage_report,
     fake_cuda_train_step,
     read_records,
 )
@@ -224,6 +225,47 @@ def test_runner_with_injected_hook_records_each_epoch(digits_kd_cfg):
     assert RECORDS[n_before:] == records
     assert records[0]['config'] == osp.relpath(KD_DIGITS)
     assert coverage_line(records, total=3) == 'fake-CUDA device check: covered 1 / 3 configs'
+
+
+@pytest.mark.parametrize('other_errors', ['raise', 'record'])
+def test_hook_records_or_raises_an_error_that_is_no_device_error(digits_kd_cfg, monkeypatch, other_errors):
+    """The config check over every config records an error fake tensors cannot run (the real step runs right after
+    and is what the check is about); used by hand, the hook raises it. A device error raises either way."""
+    from mmengine.runner import Runner
+
+    from mmkd_ext.device_check import hook as hook_module
+
+    def no_fake_kernel(model, data_batch, replay=True):
+        raise NotImplementedError('no fake kernel for op x')
+    monkeypatch.setattr(hook_module, 'fake_cuda_train_step', no_fake_kernel)
+    cfg = digits_kd_cfg
+    cfg.train_dataloader.dataset.indices = 4
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=100)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.custom_hooks = [dict(type='FakeCudaCheckHook', other_errors=other_errors)]
+    runner = Runner.from_cfg(cfg)
+    if other_errors == 'raise':
+        with pytest.raises(NotImplementedError, match='no fake kernel for op x'):
+            runner.train()
+        assert read_records(cfg.work_dir) == []
+        return
+    runner.train()
+    assert runner.iter == 1  # the real step ran
+    (record,) = read_records(cfg.work_dir)
+    assert record['status'] == 'partial'
+    assert record['partial'].startswith('fake tensors cannot run the step: NotImplementedError: no fake kernel for '
+                                        'op x at ')
+    lines = coverage_report([dict(record, config='k.py'), dict(config='f.py', status='failed', module='m',
+                                                                 location='a.py:3')], total=3)
+    assert lines[0] == 'fake-CUDA device check: covered 2 / 3 configs: 0 in full, 2 partially or failed'
+    assert lines[1] == '  FAILED f.py: m at a.py:3'
+    assert lines[2].startswith('  partial k.py (0/1 checks in full): fake tensors cannot run the step: ')
+
+
+def test_hook_refuses_an_unknown_other_errors_value():
+    with pytest.raises(ValueError, match="other_errors must be 'raise' or 'record'"):
+        FakeCudaCheckHook(other_errors='ignore')
 
 
 def test_coverage_line_names_partial_and_failed_configs():
