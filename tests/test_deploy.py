@@ -177,3 +177,29 @@ def test_two_stage_detector_is_a_clear_error():
     model = MODELS.build(dict(cfg.model, _scope_='mmdet'))
     with pytest.raises(NotExportableError, match='only single-stage detectors'):
         DeployedStudent(model)
+
+
+def test_single_stage_detector_raw_outputs_decode_to_the_checkpoints_detections(tmp_path, shapes_root):
+    """The graph ends at RetinaNet's head; the head's own post-processing on onnxruntime's outputs gives the boxes,
+    scores and labels of the student inside the distillation checkpoint."""
+    config = config_path('kd', 'cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py')
+    cfg = Config.fromfile(config)
+    algorithm = build_and_save(cfg, str(tmp_path / 'distill.pth'))
+    batch, _ = first_test_item(cfg)
+    with torch.no_grad():
+        reference = algorithm.test_step(batch)[0]
+    files = extract_students(config, str(tmp_path / 'distill.pth'), str(tmp_path / 'out'))['student']
+    report = export_tool.main([files['config'], files['checkpoint'], '--out', str(tmp_path / 'det.onnx')])
+    levels = range(5)  # FPN levels P3-P7
+    assert report.outputs == [f'cls_score_{i}' for i in levels] + [f'bbox_pred_{i}' for i in levels]
+    assert not report.parity.failures and 'NMS outside the graph' in report.notes[0]
+    outputs = [torch.from_numpy(o) for o in ort_run(report.path, item_images(batch))]
+    student, _ = deploy.load_student(files['config'], files['checkpoint'])
+    with torch.no_grad():
+        got = student.bbox_head.predict_by_feat(outputs[:5], outputs[5:], batch_img_metas=[reference.metainfo],
+                                                rescale=True)[0]
+    want = reference.pred_instances
+    assert len(want) > 0
+    torch.testing.assert_close(got.bboxes, want.bboxes, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(got.scores, want.scores, atol=1e-5, rtol=1e-4)
+    assert torch.equal(got.labels, want.labels)
