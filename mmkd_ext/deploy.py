@@ -21,7 +21,7 @@ the data preprocessor's channel flip and mean/std normalisation are inside the g
 :func:`check_parity` runs onnxruntime (CPU) and PyTorch on the same seeded inputs of several batch sizes and
 raises :class:`ParityError` when an output differs by more than ``atol + rtol * |torch|``;
 :func:`onnx_stats` reads the exported graph's size: parameters (elements of the floating-point initializers) and
-multiply-accumulates of its Conv / Gemm / MatMul nodes from the inferred shapes, per image.
+multiply-accumulates of its Conv / Gemm / MatMul nodes per image, with the shapes onnxruntime gives them.
 """
 from __future__ import annotations
 
@@ -265,65 +265,59 @@ def check_parity(module: DeployedStudent, path: str, input_size: Tuple[int, int]
     return parity
 
 
-def _shape(value_info) -> Optional[List[int]]:
-    """Dimensions of an ONNX value, ``None`` when one is unknown."""
-    dims = value_info.type.tensor_type.shape.dim
-    return [d.dim_value for d in dims] if all(d.HasField('dim_value') for d in dims) else None
+COUNTED_OPS = ('Conv', 'Gemm', 'MatMul')
 
 
-def _one_image(model):
-    """``model`` with the batch axis of its inputs and outputs fixed to 1, the exporter's other symbolic output dims
-    and its inferred shapes dropped."""
-    for value in (*model.graph.input, *model.graph.output):
-        for dim in value.type.tensor_type.shape.dim:
-            if dim.dim_param == 'batch':
-                dim.dim_value = 1
-            elif not dim.HasField('dim_value'):
-                dim.Clear()
-    del model.graph.value_info[:]
-    return model
+def _one_image_shapes(model) -> Dict[str, List[int]]:
+    """Shapes of the inputs and outputs of the graph's Conv / Gemm / MatMul nodes for one image: onnxruntime runs
+    the graph (the batch axis set to 1) with those values added as graph outputs; initializers by their dims."""
+    import onnx
+    graph = model.graph
+    shapes = {t.name: list(t.dims) for t in graph.initializer}
+    wanted = {name for node in graph.node if node.op_type in COUNTED_OPS
+              for name in (node.input[0], node.input[1], node.output[0]) if name not in shapes}
+    present = {o.name for o in graph.output}
+    graph.output.extend(onnx.ValueInfoProto(name=name) for name in sorted(wanted - present))
+    import onnxruntime as ort
+    session = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider'])
+    feeds = {}
+    for value in session.get_inputs():
+        shape = [1 if not isinstance(d, int) else d for d in value.shape]
+        feeds[value.name] = np.zeros(shape, dtype=np.float32)
+    names = [o.name for o in session.get_outputs()]
+    shapes.update({name: list(out.shape) for name, out in zip(names, session.run(names, feeds))})
+    return shapes
 
 
-def _reduced(op_type: str, node, shapes: Dict[str, Optional[List[int]]]) -> Optional[int]:
+def _reduced(node, shapes: Dict[str, List[int]]) -> int:
     """Length of the dot product behind each output element of a Conv / Gemm / MatMul node."""
-    weight = shapes.get(node.input[1])
-    if op_type == 'Conv':  # weight M x C/groups x kh x kw
-        return int(np.prod(weight[1:])) if weight else None
-    if op_type == 'Gemm':  # B is K x N, or N x K with transB
-        trans_b = any(a.name == 'transB' and a.i for a in node.attribute)
-        return (weight[1] if trans_b else weight[0]) if weight else None
-    return weight[-2] if weight and len(weight) > 1 else None  # MatMul: A ... x K, B ... x K x N
+    if node.op_type == 'Conv':  # weight M x C/groups x kh x kw
+        return int(np.prod(shapes[node.input[1]][1:]))
+    if node.op_type == 'Gemm':  # A is M x K, or K x M with transA
+        trans_a = any(a.name == 'transA' and a.i for a in node.attribute)
+        return shapes[node.input[0]][0 if trans_a else 1]
+    return shapes[node.input[0]][-1]  # MatMul: A ... x K
 
 
 def onnx_stats(path: str) -> Dict[str, float]:
-    """Size of an exported graph, read from the ONNX file alone.
+    """Size of an exported graph, read from the ONNX file alone (no PyTorch model involved).
 
     Args:
-        path: the ONNX file.
+        path: the ONNX file (one input, float32).
 
     Returns:
         ``{'params': elements of the floating-point initializers, 'macs': multiply-accumulates of the Conv, Gemm
-        and MatMul nodes for one image (output elements times the length of their dot products, from ONNX shape
-        inference with the batch fixed to 1), 'megabytes': file size}``. A node whose shapes inference cannot
-        give raises ``ValueError``.
+        and MatMul nodes for one image (output elements times the length of their dot products, the shapes from
+        running the graph with onnxruntime on one image), 'megabytes': file size}``.
     """
     import onnx
     from onnx import TensorProto
-    model = onnx.shape_inference.infer_shapes(_one_image(onnx.load(path)), strict_mode=True, data_prop=True)
-    graph = model.graph
+    model = onnx.load(path)
     floats = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
-    params = sum(int(np.prod(t.dims)) for t in graph.initializer if t.data_type in floats)
-    shapes = {v.name: _shape(v) for v in (*graph.input, *graph.output, *graph.value_info)}
-    shapes.update({t.name: list(t.dims) for t in graph.initializer})
-    macs = 0
-    for node in graph.node:
-        if node.op_type not in ('Conv', 'Gemm', 'MatMul'):
-            continue
-        out, reduce = shapes.get(node.output[0]), _reduced(node.op_type, node, shapes)
-        if out is None or reduce is None:
-            raise ValueError(f'{path}: ONNX shape inference gives no shape for {node.op_type} node {node.name!r}; '
-                             'its MACs cannot be counted')
-        macs += int(np.prod(out)) * reduce
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type in floats)
+    nodes = [node for node in model.graph.node if node.op_type in COUNTED_OPS]
+    shapes = _one_image_shapes(model)
+    macs = sum(int(np.prod(shapes[node.output[0]])) * _reduced(node, shapes) for node in nodes)
     return dict(params=params, macs=macs, megabytes=osp.getsize(path) / 2**20)
 
 
