@@ -83,15 +83,23 @@ def test_digits_student_via_extract_student_onnx_scores_match_the_checkpoint(tmp
     assert five.shape == (5, 10) and np.allclose(five, scores[0], atol=1e-6)
 
 
-def test_cityscapes_demo_student_whole_image_logits_match_the_checkpoint(tmp_path, cityscapes_root):
-    config = config_path('kd', 'cwd_logits_pspnet_r18-d8_fcn_r18-w32-d8_1xb4-600it_cityscapes-demo.py')
+def exported_architecture_student(config_name: str, tmp_path) -> tuple:
+    """configs/kd/<config_name> built and saved, its student extracted and exported by export_onnx.py.
+    Returns (the first test item's batch, the checkpoint's prediction on it, the extracted files, the report)."""
+    config = config_path('kd', config_name)
     cfg = Config.fromfile(config)
     algorithm = build_and_save(cfg, str(tmp_path / 'distill.pth'))
     batch, _ = first_test_item(cfg)
     with torch.no_grad():
         reference = algorithm.test_step(batch)[0]
     files = extract_students(config, str(tmp_path / 'distill.pth'), str(tmp_path / 'out'))['student']
-    report = export_tool.main([files['config'], files['checkpoint'], '--out', str(tmp_path / 'seg.onnx')])
+    report = export_tool.main([files['config'], files['checkpoint'], '--out', str(tmp_path / 'student.onnx')])
+    return batch, reference, files, report
+
+
+def test_cityscapes_demo_student_whole_image_logits_match_the_checkpoint(tmp_path, cityscapes_root):
+    batch, reference, _, report = exported_architecture_student(
+        'cwd_logits_pspnet_r18-d8_fcn_r18-w32-d8_1xb4-600it_cityscapes-demo.py', tmp_path)
     assert report.outputs == ['seg_logits'] and not report.parity.failures
     image = item_images(batch)
     assert report.input_size == tuple(image.shape[-2:]) == tuple(reference.seg_logits.shape[-2:])
@@ -182,14 +190,8 @@ def test_two_stage_detector_is_a_clear_error():
 def test_single_stage_detector_raw_outputs_decode_to_the_checkpoints_detections(tmp_path, shapes_root):
     """The graph ends at RetinaNet's head; the head's own post-processing on onnxruntime's outputs gives the boxes,
     scores and labels of the student inside the distillation checkpoint."""
-    config = config_path('kd', 'cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py')
-    cfg = Config.fromfile(config)
-    algorithm = build_and_save(cfg, str(tmp_path / 'distill.pth'))
-    batch, _ = first_test_item(cfg)
-    with torch.no_grad():
-        reference = algorithm.test_step(batch)[0]
-    files = extract_students(config, str(tmp_path / 'distill.pth'), str(tmp_path / 'out'))['student']
-    report = export_tool.main([files['config'], files['checkpoint'], '--out', str(tmp_path / 'det.onnx')])
+    batch, reference, files, report = exported_architecture_student(
+        'cwd_fpn_retinanet_r18_retinanet_r18-w16_1xb8-12e_shapes.py', tmp_path)
     levels = range(5)  # FPN levels P3-P7
     assert report.outputs == [f'cls_score_{i}' for i in levels] + [f'bbox_pred_{i}' for i in levels]
     assert not report.parity.failures and 'NMS outside the graph' in report.notes[0]
