@@ -50,6 +50,10 @@ class NotExportableError(NotImplementedError):
     """The student's model cannot be exported as a whole (what is not exported is in the message)."""
 
 
+class UnsupportedOpError(NotExportableError, torch.onnx.errors.OnnxExporterError):
+    """The TorchScript exporter has no ONNX form of an operator at this input size (its message kept, advice added)."""
+
+
 class ParityError(AssertionError):
     """onnxruntime's outputs differ from PyTorch's by more than the tolerance."""
 
@@ -182,8 +186,15 @@ def export_onnx(module: DeployedStudent, path: str, input_size: Tuple[int, int],
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice and tracer warnings
-        torch.onnx.export(module, (example, ), path, dynamo=False, opset_version=opset, input_names=['images'],
-                          output_names=names, dynamic_axes={n: {0: 'batch'} for n in ['images', *names]})
+        try:
+            torch.onnx.export(module, (example, ), path, dynamo=False, opset_version=opset, input_names=['images'],
+                              output_names=names, dynamic_axes={n: {0: 'batch'} for n in ['images', *names]})
+        except torch.onnx.errors.OnnxExporterError as error:
+            advice = ''
+            if 'adaptive_avg_pool2d' in str(error):  # PSPNet's pyramid pooling (bins 1, 2, 3, 6)
+                advice = (' Pick --input-size so that the pooled feature map divides by every pooling bin (PSPNet, '
+                          'output stride 8: H and W multiples of 48, e.g. 144 288).')
+            raise UnsupportedOpError(f'{error}{advice}') from error
     return names
 
 
@@ -414,7 +425,7 @@ def export_from_args(config: str, checkpoint: Optional[str], path: str, args: ar
     try:
         report = export_student(config, checkpoint, path, args.input_size, args.opset, args.batch, args.output,
                                 args.atol, args.rtol)
-    except (ParityError, NotExportableError) as error:
+    except (ParityError, NotExportableError) as error:  # (UnsupportedOpError is a NotExportableError)
         raise SystemExit(f'ONNX export of {config} failed: {error}') from error
     print(report)
     return report

@@ -205,3 +205,16 @@ def test_single_stage_detector_raw_outputs_decode_to_the_checkpoints_detections(
     torch.testing.assert_close(got.bboxes, want.bboxes, atol=1e-3, rtol=1e-4)
     torch.testing.assert_close(got.scores, want.scores, atol=1e-5, rtol=1e-4)
     assert torch.equal(got.labels, want.labels)
+
+
+def test_pspnet_at_a_size_its_pyramid_pooling_cannot_export_is_a_clear_error_and_exports_at_a_multiple_of_48(
+        tmp_path):
+    """PSPNet pools the 1/8 feature map into 1, 2, 3 and 6 bins; ONNX's pooling needs bins dividing the map:
+    128 x 256 (map 16 x 32) does not export, 144 x 288 (map 18 x 36) does, with parity."""
+    cfg = Config.fromfile(config_path('kd', 'pspnet_r18-d8_1xb4-600it_cityscapes-demo.py'))
+    torch.manual_seed(0)
+    module = DeployedStudent(MODELS.build(dict(cfg.model, _scope_='mmseg')))
+    with pytest.raises(NotExportableError, match='(?s)adaptive_avg_pool2d.*multiples of 48'):
+        export_onnx(module, str(tmp_path / 'psp.onnx'), (128, 256))
+    export_onnx(module, str(tmp_path / 'psp.onnx'), (144, 288))
+    assert not check_parity(module, str(tmp_path / 'psp.onnx'), (144, 288), batches=(1, 3)).failures
