@@ -63,7 +63,8 @@ setup(
     include_package_data=True,  # mmkd_ext/.mim/configs (MANIFEST.in)
     python_requires='>=3.9',
     install_requires=read_requirements('torch') + read_requirements('mmcv') + read_requirements('runtime'),
-    extras_require=dict(tests=read_requirements('tests'), build=read_requirements('build')),
+    extras_require=dict(tests=read_requirements('tests'), build=read_requirements('build'),
+                        deploy=read_requirements('deploy')),
     license='Apache License 2.0',
     zip_safe=False,
 )

@@ -129,7 +129,7 @@ if [ "$BYO" = 1 ]; then
   "${PIP[@]}" -r "$ROOT/requirements/runtime.txt" "mmcv==$MMCV_VERSION"
 else
   step "install the OpenMMLab stack and test tools (requirements/runtime.txt, requirements/tests.txt)"
-  "${PIP[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" "mmcv==$MMCV_VERSION"
+  "${PIP[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/deploy.txt" "mmcv==$MMCV_VERSION"
 fi
 
 step "install mmkd_ext in editable mode"
