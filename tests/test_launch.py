@@ -63,6 +63,15 @@ def test_slurm_task_variables_become_torch_rank_variables():
     assert (kept['MASTER_ADDR'], kept['MASTER_PORT']) == ('head', '1234')
 
 
+def test_slurm_port_comes_from_the_job_id_unless_master_port_is_set():
+    # two jobs on the same first node: 20000 + 1234567 % 10000 = 24567 and 20000 + 1234568 % 10000 = 24568
+    ports = [torch_env_from_slurm({**SLURM, 'SLURM_JOB_ID': job}, first_host=lambda _: 'gpu03')['MASTER_PORT']
+             for job in ('1234567', '1234568')]
+    assert ports == ['24567', '24568']
+    kept = torch_env_from_slurm({**SLURM, 'SLURM_JOB_ID': '1234567', 'MASTER_PORT': '1234'}, first_host=lambda _: 'h')
+    assert kept['MASTER_PORT'] == '1234'
+
+
 def test_missing_slurm_variables_are_named_with_the_way_to_start_the_job():
     with pytest.raises(LauncherEnvironmentError, match='SLURM_NTASKS, SLURM_LOCALID.*srun') as err:
         torch_env_from_slurm(dict(SLURM_PROCID='0', SLURM_NODELIST='n1'))

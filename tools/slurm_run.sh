@@ -4,7 +4,8 @@
 # e.g. GPUS=16 bash tools/slurm_run.sh gpu amd tools/amd/run.py configs/amd/amd_vit-base_vit-base-p15_16xb8-100e_cifar100.py
 #      GPUS=8 bash tools/slurm_run.sh gpu fkd tools/fkd/generate_labels.py configs/fkd/labels_efficientnet-l2-475_m200-ms5_in1k.py
 # Environment: GPUS (8, total tasks), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra srun options,
-# e.g. "--time=2-00:00:00 --qos=high"), PYTHON (python), MASTER_PORT (29500).
+# e.g. "--time=2-00:00:00 --qos=high"), PYTHON (python), MASTER_PORT (default: 20000 + SLURM_JOB_ID % 10000,
+# so two jobs whose first node is the same use different ports).
 # Each task reads SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID (mmkd_ext/compat/distributed.py) and uses
 # GPU SLURM_LOCALID of its node; all tasks must see the repository, configs, data and work dir at the same paths.
 set -euo pipefail

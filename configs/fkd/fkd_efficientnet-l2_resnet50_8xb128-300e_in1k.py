@@ -31,6 +31,7 @@ train_dataloader = dict(
     dataset=dict(
         type='FKDDataset', _scope_='mmpretrain', store_dir=store_dir, crops_per_image=crops_per_image,
         verify='quick',  # sizes + headers; 'full' also checks every shard's sha256 (~10 s per GB)
+        flip_prob=0.5,  # as the labels (checked); input_size not: the teacher saw 475 px crops, the student 224
         dataset=dict(type='ImageNet', data_root='data/imagenet', split='train',
                      pipeline=[dict(type='LoadImageFromFile')]),
         pipeline=[

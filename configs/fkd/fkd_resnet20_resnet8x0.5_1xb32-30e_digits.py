@@ -16,6 +16,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='FKDDataset', _scope_='mmpretrain', store_dir=store_dir, crops_per_image=crops_per_image,
+        input_size=32, flip_prob=0.0,  # the store must be labels_resnet20_m30-ms5_digits.py's (checked)
         dataset=dict(type='CustomDataset', data_root='data/demo/digits', data_prefix='train',
                      pipeline=[dict(type='LoadImageFromFile')]),
         pipeline=[dict(type='FKDReplayCrop', scale=32, interpolation='bilinear'), dict(type='PackInputs')]))

@@ -19,6 +19,7 @@ train_dataloader = dict(
     dataset=dict(
         type='FKDDataset', _scope_='mmpretrain', store_dir=store_dir, crops_per_image=crops_per_image,
         sampling='non_overlap',
+        input_size=32, flip_prob=0.5,  # the store must be labels_resnet32x4_m240-ms5_cifar100.py's (checked)
         dataset=dict(type='CIFAR100', data_root='data/cifar100', split='train', pipeline=[]),
         pipeline=[dict(type='FKDReplayCrop', scale=32, interpolation='bilinear'), dict(type='PackInputs')]))
 train_cfg = dict(_delete_=True, type='FKDEpochBasedTrainLoop', max_epochs=240, val_interval=8)

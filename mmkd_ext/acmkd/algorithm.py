@@ -266,7 +266,7 @@ class ACMKDDistill(BaseAlgorithm):
         with torch.no_grad():
             logits, feats = self._teacher_recorder(self.teacher, inputs)
         losses, maps = {}, []
-        if self.teacher_attention_training and self.alpha > 0:
+        if self.teacher_attention_learning:
             maps, probes = self.teacher_attention(feats, probe=True)
             losses['teacher.loss_probe'] = sum(nn.functional.cross_entropy(p, labels) for p in probes) / len(probes)
         elif self.attention_active:
@@ -356,10 +356,34 @@ class ACMKDDistill(BaseAlgorithm):
         with self._optim_contexts(optim_wrapper):
             losses = self.loss(data['inputs'], data['data_samples'])
         total, log_vars = self.parse_losses(losses)
-        step_all(optim_wrapper, total, amp)
+        step_all(self._stepped_wrappers(optim_wrapper), total, amp)
         if self.ssd_active and self.ssd_mode == 'separate_step':
             log_vars.update(self._separate_ssd_step(data, optim_wrapper[self.weakest], amp))
         return log_vars
+
+    @property
+    def teacher_attention_learning(self) -> bool:
+        """Whether this step's loss has a gradient for the teacher's attention modules (the probe term)."""
+        return self.teacher_attention_training and self.alpha > 0
+
+    def _stepped_wrappers(self, optim_wrapper: OptimWrapperDict) -> OptimWrapperDict:
+        """The wrappers whose parameters get a gradient this step.
+
+        The Runner builds the ``OptimWrapperDict`` once, while the teacher's attention still trains; from epoch
+        ``teacher_attention_epochs`` on (at once with ``alpha=0``) its optimizer has no gradient and is left
+        out: with ``--amp``, ``GradScaler.step`` refuses an optimizer without gradients ("No inf checks were
+        recorded for this optimizer").
+
+        Args:
+            optim_wrapper: every wrapper of the run.
+
+        Returns:
+            The students' wrappers, plus the teacher attention's while it learns.
+        """
+        if TEACHER_ATTENTION not in optim_wrapper.optim_wrappers or self.teacher_attention_learning:
+            return optim_wrapper
+        return OptimWrapperDict(**{name: wrapper for name, wrapper in optim_wrapper.items()
+                                   if name != TEACHER_ATTENTION})
 
     def _optim_contexts(self, optim_wrapper: OptimWrapperDict) -> ExitStack:
         """Every wrapper's ``optim_context`` on its own module (autocast of each ``AmpOptimWrapper``)."""

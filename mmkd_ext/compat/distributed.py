@@ -24,6 +24,9 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 DEFAULT_MASTER_PORT = '29500'  # torch.distributed's default, as in MMEngine
+# [R] under Slurm without MASTER_PORT: a port per job, SLURM_PORT_BASE + SLURM_JOB_ID % SLURM_PORT_SPAN
+# (below Linux's ephemeral range 32768-60999), so two jobs whose first node is the same do not collide
+SLURM_PORT_BASE, SLURM_PORT_SPAN = 20000, 10000
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
@@ -56,6 +59,28 @@ def first_slurm_host(nodelist: str) -> str:
     return hosts[0]
 
 
+def slurm_master_port(environ: MutableMapping[str, str]) -> str:
+    """The rendezvous port of a Slurm job: ``MASTER_PORT`` when set, else one derived from ``SLURM_JOB_ID``.
+
+    Every task of a job computes the same port without talking to the others, and jobs with different ids
+    whose first node is the same get different ports (until their ids are ``SLURM_PORT_SPAN`` apart).
+    MMEngine's own rule (29500 if it is free on *this* task's node, else 29505) can give the ranks of one
+    job different ports and still collides for a third job.
+
+    Args:
+        environ: the task's environment.
+
+    Returns:
+        The port, as a string; 29500 without ``SLURM_JOB_ID``.
+    """
+    if environ.get('MASTER_PORT'):
+        return environ['MASTER_PORT']
+    job_id = environ.get('SLURM_JOB_ID', '')
+    if not job_id.isdigit():
+        return DEFAULT_MASTER_PORT
+    return str(SLURM_PORT_BASE + int(job_id) % SLURM_PORT_SPAN)
+
+
 def torch_env_from_slurm(environ: MutableMapping[str, str],
                          first_host: Callable[[str], str] = first_slurm_host) -> Dict[str, str]:
     """torch's rendezvous variables of one ``srun`` task (MMEngine's ``_init_dist_slurm`` rules).
@@ -67,13 +92,13 @@ def torch_env_from_slurm(environ: MutableMapping[str, str],
 
     Returns:
         ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` (kept when already set, else the
-        job's first node) and ``MASTER_PORT`` (kept when set, else 29500).
+        job's first node) and ``MASTER_PORT`` (:func:`slurm_master_port`: kept when set, else from the job id).
     """
     slurm = _require(environ, ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_NODELIST'), 'slurm',
                      'start the job with srun (tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR)')
     return dict(RANK=slurm['SLURM_PROCID'], WORLD_SIZE=slurm['SLURM_NTASKS'], LOCAL_RANK=slurm['SLURM_LOCALID'],
                 MASTER_ADDR=environ.get('MASTER_ADDR') or first_host(slurm['SLURM_NODELIST']),
-                MASTER_PORT=environ.get('MASTER_PORT') or DEFAULT_MASTER_PORT)
+                MASTER_PORT=slurm_master_port(environ))
 
 
 def torch_env_from_mpi(environ: MutableMapping[str, str]) -> Dict[str, str]:

@@ -64,7 +64,8 @@ class FKDDistill(BaseAlgorithm):
             raise KeyError(f'FKDDistill needs the stored soft labels in data_samples[i].{self.label_key}; train it '
                            "on an FKDDataset (dataloader collate_fn=dict(type='fkd_collate'))")
         logits = self.student_logits(inputs, data_samples)
-        targets = torch.stack([s.get(self.label_key) for s in data_samples]).to(logits)
+        # fp32 targets whatever the logits' dtype (--amp): fkd_loss casts 16-bit logits up, never the labels down
+        targets = torch.stack([s.get(self.label_key) for s in data_samples]).to(logits.device, torch.float32)
         losses = dict(loss_fkd=self.loss_weight * fkd_loss(logits, targets, self.temperature))
         if self.hard_label_weight:
             labels = torch.cat([s.gt_label for s in data_samples]).to(logits.device)

@@ -91,11 +91,17 @@ class FKDDataset:
         teacher_checkpoints: optional checkpoint paths the store must have been generated with
             (their sha256 are compared with the manifest).
         seed: seed of the ``'non_overlap'`` permutations.
+        input_size: the teacher input size (px, int or (h, w)) the store must have been generated at (the label
+            config's ``fkd_generation.input_size``); None: not checked (a teacher at another resolution than the
+            student, e.g. 475 px labels for 224 px crops).
+        flip_prob: the flip probability the store must have been generated with (``fkd_generation.flip_prob``);
+            None: not checked.
     """
 
     def __init__(self, dataset: Union[dict, object], store_dir: str, pipeline: Sequence[dict],
                  crops_per_image: int = 4, label_key: str = 'gt_score', sampling: str = 'random',
-                 verify: str = 'full', teacher_checkpoints: Optional[Sequence[str]] = None, seed: int = 0) -> None:
+                 verify: str = 'full', teacher_checkpoints: Optional[Sequence[str]] = None, seed: int = 0,
+                 input_size: Optional[Union[int, Sequence[int]]] = None, flip_prob: Optional[float] = None) -> None:
         self.dataset = PRETRAIN_DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         if sampling not in SAMPLINGS:
             raise ValueError(f'FKDDataset sampling must be one of {SAMPLINGS}, got {sampling!r}')
@@ -103,6 +109,7 @@ class FKDDataset:
             raise ValueError('FKDDataset pipeline needs an FKDReplayCrop(scale=...) transform to replay the stored '
                              f'crops; got {[_type_name(t) for t in pipeline]}')
         self.store = LabelStore(store_dir, verify=verify)
+        check_generation_settings(self.store, input_size, flip_prob)
         from .generation import dataset_fingerprint
         self.store.check_dataset(dataset_fingerprint(self.dataset))
         if teacher_checkpoints:
@@ -160,6 +167,34 @@ class FKDDataset:
             results[self.label_key] = labels[j]
             samples.append(self.pipeline(results))
         return samples
+
+
+def check_generation_settings(store: LabelStore, input_size: Optional[Union[int, Sequence[int]]],
+                              flip_prob: Optional[float]) -> None:
+    """Refuse a store generated at another teacher input size or flip probability than the training expects.
+
+    Args:
+        store: the opened label store (its manifest records ``input_size`` and ``crop.flip_prob``).
+        input_size: expected (h, w) or int; None skips the check.
+        flip_prob: expected flip probability; None skips the check.
+
+    Raises:
+        LabelStoreError: names the setting, both values and the store.
+    """
+    stored_size = tuple(store.manifest['input_size'])
+    stored_flip = store.manifest['crop']['flip_prob']
+    problems = []
+    if input_size is not None:
+        wanted = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        if wanted != stored_size:
+            problems.append(f'input_size: the store was generated at {list(stored_size)}, the training expects '
+                            f'{list(wanted)}')
+    if flip_prob is not None and float(flip_prob) != float(stored_flip):
+        problems.append(f'flip_prob: the store was generated with {stored_flip}, the training expects {flip_prob}')
+    if problems:
+        raise LabelStoreError(f'label store {store.store_dir!r} was made with other crop settings than this '
+                              f'training expects ({"; ".join(problems)}). Generate the labels with the settings of '
+                              'the training (tools/fkd/generate_labels.py) or point store_dir at a matching store')
 
 
 def _type_name(transform) -> str:

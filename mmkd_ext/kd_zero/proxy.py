@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Union
 
 from mmengine.config import Config, ConfigDict
+from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -228,7 +229,8 @@ class ProxyEvaluator:
 
     Args:
         base_config: path of the final-distillation config (with ``kd_zero_sources``).
-        work_dir: where proxy runs write (one sub-folder per candidate, reused).
+        work_dir: the search's folder; the proxy runs of rank r write into ``proxy_rank<r>/`` (one sub-folder
+            per candidate, reused).
         fraction: share of the training schedule per candidate ([P] 0.05).
         seed: student initialisation seed, identical for every candidate.
         rejection: ``KDZeroRejectionHook`` arguments; None disables the protocol.
@@ -270,6 +272,8 @@ class ProxyEvaluator:
         if seg_options and self.task != 'segmentation':
             raise ValueError(f'seg_options are for segmentation searches; {base_config} is {self.task}')
         self.work_dir, self.fraction, self.seed = work_dir, fraction, seed
+        # one folder per rank (read now: the proxies run while the search hides the process group)
+        self.run_dir = osp.join(work_dir, f'proxy_rank{get_rank()}')
         self.rejection = rejection
         if held_out_every is not None:
             if fitness_dataloader is not None:
@@ -296,8 +300,8 @@ class ProxyEvaluator:
 
     def __call__(self, genome: Genome) -> EvalResult:
         start = time.perf_counter()
-        cfg = proxy_config(self.base, genome, self.fraction, osp.join(self.work_dir, 'proxy'), self.seed,
-                           self.rejection, self.base_batch_size)
+        cfg = proxy_config(self.base, genome, self.fraction, self.run_dir, self.seed, self.rejection,
+                           self.base_batch_size)
         runner, planned = None, 0
         try:
             runner = Runner.from_cfg(cfg)

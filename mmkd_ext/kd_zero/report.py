@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os.path as osp
 import pprint
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from .genome import GENES, Genome
 from .proxy import distiller_cfg
@@ -70,7 +70,7 @@ def plot_op_frequency(records: List[dict], path: str, title: str = 'operations o
 
 
 def write_best_config(genome: Genome, base_config: str, sources: dict, path: str, align_always: bool = False,
-                      note: str = '') -> str:
+                      note: str = '', teacher: Optional[dict] = None) -> str:
     """Write a config that inherits ``base_config`` (by absolute path) and distils with ``genome``
     (``tools/train.py`` ready).
 
@@ -81,20 +81,30 @@ def write_best_config(genome: Genome, base_config: str, sources: dict, path: str
         path: output ``.py`` path.
         align_always: as in :func:`~mmkd_ext.kd_zero.proxy.aligner_cfg`.
         note: comment line (e.g. the fitness terms).
+        teacher: ``model`` settings of the teacher the search used (``teacher_ckpt``, ``teacher``) when they
+            differ from ``base_config``'s (``proxy.cfg_options``); written into the config so that the final
+            distillation uses the same teacher.
 
     Returns:
         ``path``.
     """
     base = osp.abspath(base_config)  # absolute: the file keeps working when its folder is moved
     distiller = dict(_delete_=True, **distiller_cfg(genome, sources, align_always))
+    distiller_text = pprint.pformat(distiller, sort_dicts=False, width=110)
     text = (f'# KD-Zero searched distiller: {genome}\n'
             + (f'# {note}\n' if note else '')
             + f'_base_ = [{base!r}]\n'
             + f'kd_zero_genome = {pprint.pformat(genome.to_dict(), sort_dicts=False)}\n'
-            + f'model = dict(distiller={pprint.pformat(distiller, sort_dicts=False, width=110)})\n')
+            + ('# the teacher the search used (proxy.cfg_options.model)\n' if teacher else '')
+            + f'model = dict({_model_kwargs(teacher)}distiller={distiller_text})\n')
     with open(path, 'w') as f:
         f.write(text)
     return path
+
+
+def _model_kwargs(teacher: Optional[dict]) -> str:
+    """``teacher_ckpt=..., `` etc. for the ``model = dict(...)`` line (empty without overrides)."""
+    return ''.join(f'{k}={pprint.pformat(v, sort_dicts=False, width=110)}, ' for k, v in (teacher or {}).items())
 
 
 def write_candidates(records: List[dict], path: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ import traceback
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch.distributed as torch_dist
 from mmengine.logging import print_log
@@ -231,17 +232,22 @@ class DistillerSearch:
             in tests, any cheap callable).
         work_dir: where the state, logs and plots go.
         progress: print one progress line per generation (rank 0).
+        fingerprint: everything else that determines the results (:func:`search_fingerprint`: the base config
+            the proxies train, the proxy settings, the search space, the hashes of the weight files); a resume
+            with a different one is refused, naming the keys.
     """
 
     def __init__(self, space: SearchSpace, cfg: EvolutionConfig, evaluator: Evaluator, work_dir: str,
-                 progress: bool = True) -> None:
+                 progress: bool = True, fingerprint: Optional[Dict[str, Any]] = None) -> None:
         self.space, self.cfg, self.evaluator, self.work_dir = space, cfg, evaluator, work_dir
+        self.fingerprint = _plain(fingerprint or {})
         self.rank, self.world = dist_info()
         self.progress = progress and self.rank == 0
         os.makedirs(work_dir, exist_ok=True)
         self.rng = random.Random(cfg.seed)
         self.state = dict(generation=0, iterations_done=0, records=[], population=[], probs=uniform_probs(space),
-                          counts={g: {} for g in GENES}, since_shrink=0, history=[], rng=None, config=asdict(cfg))
+                          counts={g: {} for g in GENES}, since_shrink=0, history=[], rng=None, config=asdict(cfg),
+                          fingerprint=self.fingerprint)
         self._cache: Dict[str, dict] = {}
         self.claimed = 0  # candidates this rank trained in this call
         self.waited = 0.0  # seconds this rank spent waiting for the others (gathers, barriers) in this call
@@ -285,14 +291,34 @@ class DistillerSearch:
                              f'resume with the same settings (only {RESUMABLE_SETTINGS} may change) or use a new '
                              'work dir '
                              '/ --no-resume')
+        self._check_fingerprint(state.get('fingerprint'))
         self.state = state
         self.state['config'] = current
+        self.state['fingerprint'] = self.fingerprint
         self.rng.setstate(_rng_from_json(self.state['rng']))
         self._cache = {Genome.from_dict(r['genome']).key(): r['result'] for r in self.state['records']}
         for path in sorted(glob.glob(osp.join(self.work_dir, 'evaluations_rank*.jsonl'))):
             for item in read_evaluation_log(path):
                 self._cache[item['key']] = item['result']
         return True
+
+    def _check_fingerprint(self, saved: Optional[Dict[str, Any]]) -> None:
+        """Refuse to resume a population scored under other settings (teacher, proxy, data, base config)."""
+        if saved is None:  # a state written before fingerprints were saved: nothing to compare
+            warnings.warn(f'{self.state_path} records no settings fingerprint (an older search); resuming without '
+                          'checking the teacher, proxy and data settings')
+            return
+        def text(d: dict, key: str) -> str:  # compared as JSON text: NaN equals NaN, 1 is not True
+            return json.dumps(d.get(key), sort_keys=True)
+
+        changed = sorted(k for k in set(saved) | set(self.fingerprint) if text(saved, k) != text(self.fingerprint, k))
+        if changed:
+            shown = '; '.join(f'{k}: saved {saved.get(k)!r}, now {self.fingerprint.get(k)!r}' for k in changed[:8])
+            more = f' (and {len(changed) - 8} more)' if len(changed) > 8 else ''
+            raise ValueError(f'{self.state_path} was scored under other settings: {changed[:8]}{more} changed '
+                             f'({shown}). A resumed search ranks new candidates against the saved population, so '
+                             'every setting that decides a score must match: undo the change, or use a new work dir '
+                             '/ --no-resume')
 
     def _barrier(self) -> None:
         if self.world > 1:
@@ -566,6 +592,60 @@ def top_records(records: List[dict], k: int, normalize: bool = True) -> List[dic
 
 
 
+def _plain(node: Any) -> Any:
+    """``node`` as it reads back from JSON (tuples -> lists, other objects -> their ``str``)."""
+    return json.loads(json.dumps(node, default=str))
+
+
+def _flatten(node: Any, prefix: str, out: Dict[str, Any]) -> Dict[str, Any]:
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            _flatten(value, f'{prefix}.{key}' if prefix else str(key), out)
+    else:
+        out[prefix] = node
+    return out
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def search_fingerprint(cfg, base) -> Dict[str, Any]:
+    """Everything besides ``search.*`` that determines a search's scores, as flat dotted keys.
+
+    Args:
+        cfg: the search config (its ``base_config``, ``search_space``, ``proxy`` and ``top_k``).
+        base: the config the proxies train (``proxy.cfg_options`` merged, as ``ProxyEvaluator.base``).
+
+    Returns:
+        ``{'proxy.fraction': ..., 'search_space....': ..., 'base.model.teacher_ckpt': ..., ...,
+        'weights.model.teacher_ckpt.sha256': <hash of that file>}``; a weight file that is not on this machine
+        hashes to ``None``.
+    """
+    from ..weight_sources import find_weight_refs
+    settings = dict(base_config=osp.abspath(cfg.base_config), search_space=cfg.get('search_space'),
+                    proxy=cfg.get('proxy'), base=base.to_dict())
+    out = _flatten(_plain(settings), '', {})
+    for ref in find_weight_refs(base):
+        path = ref.local_path()
+        out[f'weights.{ref.where}.sha256'] = file_sha256(path) if osp.isfile(path) else None
+    return out
+
+
+def searched_teacher(cfg_options: Optional[dict]) -> Dict[str, Any]:
+    """The teacher settings of ``proxy.cfg_options`` (``model.teacher_ckpt`` / ``model.teacher``), which the
+    final distillation must keep: the candidates were scored with that teacher."""
+    options = dict(cfg_options or {})
+    model = {**dict(options.get('model') or {}),
+             **{k[len('model.'):]: v for k, v in options.items() if k.startswith('model.')}}  # dotted keys too
+    return _plain({k: model[k] for k in ('teacher', 'teacher_ckpt') if k in model})
+
+
 def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: bool = True,
                        max_generations: Optional[int] = None, progress: bool = True) -> dict:
     """Run the search described by a search config and write its outputs (rank 0).
@@ -594,7 +674,7 @@ def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: b
     space = SearchSpace.from_cfg(cfg.get('search_space'))
     proxy = dict(cfg.get('proxy', {}))
     evaluator = ProxyEvaluator(cfg.base_config, work_dir, **proxy)
-    search = DistillerSearch(space, evo, evaluator, work_dir, progress)
+    search = DistillerSearch(space, evo, evaluator, work_dir, progress, search_fingerprint(cfg, evaluator.base))
     best = search.run(resume=resume, max_generations=max_generations)
     out = dict(best=best, savings=search.rejection_savings(), finished=search.finished, claimed=search.claimed,
                waited=search.waited,
@@ -614,7 +694,8 @@ def search_from_config(cfg, work_dir: str, mode: Optional[str] = None, resume: b
         op_frequency_plot=report.plot_op_frequency(top, osp.join(work_dir, 'op_frequency.png')),
         config=report.write_best_config(genome, cfg.base_config, base.kd_zero_sources,
                                         osp.join(work_dir, 'best_distiller_config.py'),
-                                        base.get('kd_zero_align_always', False), note))
+                                        base.get('kd_zero_align_always', False), note,
+                                        teacher=searched_teacher(proxy.get('cfg_options'))))
     with open(osp.join(work_dir, 'best_genome.json'), 'w') as f:
         json.dump(dict(genome=best['genome'], result=best['result'], savings=out['savings']), f, indent=1)
     out['paths'] = paths

@@ -86,3 +86,36 @@ def test_mixed_amp_and_plain_wrappers_are_a_clear_error(monkeypatch):
     mixed = OptimWrapperDict(**{**wrappers.optim_wrappers, 'cnn': plain['cnn']})
     with pytest.raises(NotImplementedError, match='same wrapper type'):
         model.train_step(batch(), mixed)
+
+
+def _params(module):
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+def _changed(before, module):
+    return sorted(n for n, p in module.named_parameters() if not torch.equal(p.detach(), before[n]))
+
+
+@pytest.mark.parametrize('alpha', [1.0, 0.0])
+def test_amp_steps_across_the_epoch_where_teacher_attention_stops_training(alpha, monkeypatch):
+    """A real CPU GradScaler over epochs 0 and 1 with ``teacher_attention_epochs=1``: once the teacher's
+    attention stops training (at once with ``alpha=0``) its optimizer gets no gradient and must not be stepped
+    (``GradScaler.step`` raised 'No inf checks were recorded for this optimizer')."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg(alpha=alpha, teacher_attention_epochs=1)).train()
+    wrappers = _wrappers(model, True, monkeypatch)
+    assert 'teacher_attention' in wrappers.optim_wrappers  # built at epoch 0, kept by the Runner for every epoch
+    heads = model.teacher_attention
+    for epoch in (0, 1):
+        model.set_epoch(epoch)
+        before, students = _params(heads), {n: _params(model.branch(n)) for n in model.student_names}
+        model.train_step(batch(seed=epoch), wrappers)
+        trained = _changed(before, heads)
+        if epoch == 0 and alpha > 0:  # the CBAMs and their linear probes are pre-trained
+            assert {n.split('.')[0] for n in trained} == {'attentions', 'probes'}
+        else:
+            assert trained == []  # frozen: not stepped, not even by weight decay or momentum
+        for name in model.student_names:
+            assert _changed(students[name], model.branch(name)), (epoch, name)  # every student still learns
+    scaler = wrappers['cnn'].loss_scaler
+    assert scaler.get_scale() == 2.0 ** 12  # no inf/nan: the scale neither backed off nor grew (interval 2000)

@@ -35,13 +35,14 @@ def store(tmp_path_factory, teacher_ckpt):
 def dataset_cfg(store, **kw):
     cfg = Config.fromfile(FKD_CONFIG).train_dataloader.dataset.to_dict()
     cfg['dataset']['indices'] = N
-    cfg.update(store_dir=store, **kw)
+    cfg.update(store_dir=store, flip_prob=0.5, **kw)  # the test store has flips (fkd_helpers.label_config)
     return cfg
 
 
 def train_cfg(config, store, work_dir, max_epochs=4):
     cfg = Config.fromfile(config)
     cfg.train_dataloader.dataset.store_dir = store
+    cfg.train_dataloader.dataset.flip_prob = 0.5  # the test store has flips (fkd_helpers.label_config)
     cfg.train_dataloader.dataset.dataset.indices = N
     cfg.train_dataloader.batch_size = 4  # 4 images x 2 crops: 4 iterations per pass
     cfg.val_dataloader.dataset.indices = 20
@@ -52,6 +53,18 @@ def train_cfg(config, store, work_dir, max_epochs=4):
     cfg.default_hooks.logger.interval = 1
     cfg.log_level = 'WARNING'
     return cfg
+
+
+def test_store_made_at_another_size_or_flip_probability_is_refused_naming_both(store):
+    with pytest.raises(LabelStoreError, match=rf"{store}.*input_size: the store was generated at \[32, 32\], the "
+                                              r"training expects \[16, 16\]"):
+        PRETRAIN_DATASETS.build(dataset_cfg(store, input_size=16))
+    digits = Config.fromfile(FKD_CONFIG).train_dataloader.dataset.to_dict()  # expects flip_prob=0.0
+    digits['dataset']['indices'] = N
+    with pytest.raises(LabelStoreError, match=rf"{store}.*flip_prob: the store was generated with 0.5, the "
+                                              r"training expects 0.0"):
+        PRETRAIN_DATASETS.build(dict(digits, store_dir=store))
+    assert len(PRETRAIN_DATASETS.build(dataset_cfg(store, input_size=(32, 32)))) == N  # matching settings pass
 
 
 def test_item_is_m_crops_of_one_image_with_their_stored_labels(store):

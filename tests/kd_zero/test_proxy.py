@@ -1,4 +1,5 @@
 """Real MMRazor proxy runs (MMEngine Runner) of candidate distillers on a slice of the digits pair."""
+import os
 import os.path as osp
 
 import numpy as np
@@ -146,3 +147,11 @@ def test_held_out_fitness_split_is_the_shared_one_and_not_trained_on(tmp_path, d
         len(held.dataset.pipeline.transforms) == 2  # the val pipeline: no random crop
     result = proxy(Genome('logits', 'no', 'no', 'no', 'kl', 1.0, 'no', 4.0))
     assert result.status == 'ok' and result.iters == 2, result.reason  # 58 images at batch 32: 2 iterations
+
+
+def test_each_rank_trains_its_proxies_in_its_own_folder(tmp_path, digits_root, monkeypatch):
+    from mmkd_ext.kd_zero import proxy as proxy_module
+    monkeypatch.setattr(proxy_module, 'get_rank', lambda: 1)  # read when the evaluator is built
+    genome = Genome('logits', 'no', 'no', 'no', 'l2', 100.0, 'no', 1.0)
+    evaluator(tmp_path, rejection=dict(max_kd=1e-6))(genome)
+    assert sorted(os.listdir(tmp_path)) == ['proxy_rank1']  # not a proxy/ folder shared by every rank

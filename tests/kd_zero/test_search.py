@@ -125,3 +125,44 @@ def test_resume_with_other_settings_is_refused_but_more_iterations_extend_the_se
                              progress=False)
     longer.run()
     assert longer.state['iterations_done'] == 10
+
+
+def test_resume_with_other_teacher_or_proxy_settings_is_refused_naming_the_keys(tmp_path):
+    saved = {'weights.model.teacher_ckpt.sha256': 'a' * 64, 'proxy.fraction': 0.2, 'base.model.tau': 4.0}
+    first = DistillerSearch(SearchSpace(), EvolutionConfig(**CFG), Counting(), str(tmp_path), progress=False,
+                            fingerprint=saved)
+    first.run(max_generations=1)
+    same = DistillerSearch(SearchSpace(), EvolutionConfig(**CFG), Counting(), str(tmp_path), progress=False,
+                           fingerprint=dict(saved))
+    assert same.load() and same.state['records'] == first.state['records']
+    changed = {**saved, 'weights.model.teacher_ckpt.sha256': 'b' * 64, 'proxy.fraction': 0.05}
+    other = DistillerSearch(SearchSpace(), EvolutionConfig(**CFG), Counting(), str(tmp_path), progress=False,
+                            fingerprint=changed)
+    with pytest.raises(ValueError, match=r"other settings: \['proxy.fraction', "
+                                         r"'weights.model.teacher_ckpt.sha256'\] changed \(proxy.fraction: saved "
+                                         r"0.2, now 0.05"):
+        other.run()
+    # a key added or removed is a change as well
+    with pytest.raises(ValueError, match=r"\['base.model.tau'\] changed"):
+        DistillerSearch(SearchSpace(), EvolutionConfig(**CFG), Counting(), str(tmp_path), progress=False,
+                        fingerprint={k: v for k, v in saved.items() if k != 'base.model.tau'}).load()
+
+
+def test_fingerprint_hashes_the_teacher_file_and_holds_proxy_and_base_settings(tmp_path):
+    import hashlib
+
+    from mmengine.config import Config
+
+    from mmkd_ext.kd_zero.search import search_fingerprint
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'kd_zero', 'search_kd_zero_resnet20_resnet8x0.5_digits.py'))
+    teacher = tmp_path / 'teacher.pth'
+    teacher.write_bytes(b'97 % teacher')
+    base = Config.fromfile(cfg.base_config)
+    base.model.teacher_ckpt = str(teacher)
+    before = search_fingerprint(cfg, base)
+    assert before['weights.model.teacher_ckpt.sha256'] == hashlib.sha256(b'97 % teacher').hexdigest()
+    assert before['proxy.fraction'] == 0.2 and before['base.model.teacher_ckpt'] == str(teacher)
+    teacher.write_bytes(b'12 % teacher')  # same path, other weights
+    after = search_fingerprint(cfg, base)
+    assert sorted(k for k in before if before[k] != after[k]) == ['weights.model.teacher_ckpt.sha256']

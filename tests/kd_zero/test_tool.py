@@ -30,7 +30,9 @@ def run_tool(*args):
 
 def test_search_tool_writes_state_plots_and_a_trainable_config(tmp_path, digits_root):
     work = str(tmp_path / 'search')
-    out = run_tool(CONFIG, '--work-dir', work, '--cfg-options', *TINY)
+    # model.teacher_ckpt is a key of the base config: it goes to proxy.cfg_options and into the best config
+    tiny = [o if o != 'proxy.cfg_options.model.teacher_ckpt=None' else 'model.teacher_ckpt=None' for o in TINY]
+    out = run_tool(CONFIG, '--work-dir', work, '--cfg-options', *tiny)
     for name in ('search_state.json', 'candidates.json', 'fitness.png', 'op_frequency.png', 'best_genome.json',
                  'best_distiller_config.py'):
         assert osp.isfile(osp.join(work, name)), name
@@ -41,9 +43,13 @@ def test_search_tool_writes_state_plots_and_a_trainable_config(tmp_path, digits_
     cfg = Config.fromfile(osp.join(work, 'best_distiller_config.py'))
     assert cfg.kd_zero_genome == out['best']['genome']
     assert cfg.model.type == 'SingleTeacherDistill' and cfg.train_cfg.max_epochs == 30
+    assert cfg.model.teacher_ckpt is None  # the teacher the search used, not the base config's file
     # a second call finds the finished state and trains nothing more
-    again = run_tool(CONFIG, '--work-dir', work, '--cfg-options', *TINY)
+    again = run_tool(CONFIG, '--work-dir', work, '--cfg-options', *tiny)
     assert again['best'] == out['best']
+    # a third one with another proxy setting is refused before anything trains
+    with pytest.raises(ValueError, match=r"other settings: \['proxy.fraction'\] changed"):
+        run_tool(CONFIG, '--work-dir', work, '--cfg-options', *tiny, 'proxy.fraction=0.1')
 
 
 def test_search_tool_under_torchrun_splits_proxy_runs_over_two_ranks(tmp_path, digits_root):
@@ -73,3 +79,28 @@ def test_help_tells_where_the_search_writes(capsys):
     assert resolve_work_dir(parse_args([CONFIG]), cfg, 'evolution') == cfg.work_dir
     assert resolve_work_dir(parse_args([CONFIG]), cfg, 'random') == cfg.work_dir + '_rand_kd'
     assert resolve_work_dir(parse_args([CONFIG, '--work-dir', 'w']), cfg, 'random') == 'w'
+
+
+def test_dist_timeout_is_an_option_with_a_long_default(monkeypatch):
+    import datetime
+
+    from tools.kd_zero import search as tool
+    assert tool.parse_args([CONFIG]).dist_timeout == 24 * 3600
+    calls = []
+    monkeypatch.setattr(tool.dist, 'is_initialized', lambda: False)
+    monkeypatch.setattr(tool.dist, 'init_process_group', lambda **kw: calls.append(kw))
+    tool.start_process_group('pytorch', tool.parse_args([CONFIG, '--dist-timeout', '7200']).dist_timeout)
+    assert calls == [dict(backend='gloo', timeout=datetime.timedelta(hours=2))]
+
+
+def test_missing_teacher_error_names_the_keys_that_work(tmp_path):
+    from mmkd_ext.weight_sources import WeightsUnavailable
+    from tools.kd_zero import search as tool
+    cfg = Config.fromfile(CONFIG)
+    base = Config.fromfile(cfg.base_config)
+    base.model.teacher_ckpt = str(tmp_path / 'missing.pth')
+    with pytest.raises(WeightsUnavailable, match=r'model.teacher_ckpt=PATH on search.py .*'
+                                                 r'proxy.cfg_options.model.teacher_ckpt in the search config'):
+        tool.check_teacher_available(base)
+    search, forwarded = tool.route_cfg_options(cfg, {'model.teacher_ckpt': 't.pth', 'proxy.fraction': 0.1})
+    assert search == {'proxy.fraction': 0.1} and forwarded == {'model.teacher_ckpt': 't.pth'}
