@@ -249,7 +249,7 @@ class ACMKDDistill(BaseAlgorithm):
 
     def train_accuracies(self, reset: bool = True) -> Dict[str, Optional[float]]:
         """Running training top-1 (%) of every student since the last reset (``None`` if nothing seen)."""
-        accs = {n: (100.0 * c / s if s else None) for n, (c, s) in self._train_hits.items()}
+        accs = {n: (100.0 * float(c) / s if s else None) for n, (c, s) in self._train_hits.items()}
         if reset:
             self._train_hits = {name: [0.0, 0.0] for name in self.student_names}
         return accs
@@ -310,9 +310,12 @@ class ACMKDDistill(BaseAlgorithm):
 
     @torch.no_grad()
     def _count_hits(self, logits: Dict[str, torch.Tensor], labels: torch.Tensor) -> None:
+        """Add the batch's correct predictions per student: a 0-dim tensor on the logits' device (``float()`` here
+        waited for the GPU every step; :meth:`train_accuracies` reads it once an epoch), and the images seen."""
         for name, z in logits.items():
-            self._train_hits[name][0] += float((z.argmax(dim=1) == labels).sum())
-            self._train_hits[name][1] += float(labels.numel())
+            hits = self._train_hits[name]
+            hits[0] = hits[0] + (z.argmax(dim=1) == labels).sum()
+            hits[1] += labels.numel()
 
     # ------------------------------------------------------------------ optimisation
 

@@ -157,3 +157,25 @@ def test_separate_step_mode_updates_only_the_weakest_student_in_its_extra_step()
     changed = {n: any(not torch.equal(p, before[n][k]) for k, p in model.student(n).named_parameters())
                for n in ('cnn', 'vit')}
     assert changed == {'cnn': False, 'vit': True}
+
+
+def test_training_hits_stay_on_the_device_and_the_loss_step_runs_on_fake_cuda():
+    """The running training accuracy added ``float(hits)`` every step: a host sync per step on a GPU, and a step the
+    fake-CUDA device check could not follow past it. The hits now stay 0-dim tensors on the logits' device; the
+    epoch's accuracy reads them once."""
+    from mmkd_ext.device_check import fake_cuda_train_step
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg())
+    model.train()
+    data = model.data_preprocessor(batch(8), True)
+    with torch.no_grad():
+        model(**data, mode='loss')
+        logits = {name: getattr(model, model.branch_key(name)).classifier(data['inputs'])
+                  for name in model.student_names}
+    labels = torch.tensor([i % 4 for i in range(8)])
+    expected = {n: 100.0 * float((z.argmax(1) == labels).sum()) / 8 for n, z in logits.items()}
+    for name in model.student_names:
+        assert torch.is_tensor(model._train_hits[name][0]) and model._train_hits[name][0].dim() == 0
+    assert model.train_accuracies(reset=True) == pytest.approx(expected)
+    report = fake_cuda_train_step(model, batch(8))
+    assert report.status == 'checked', report.summary()
