@@ -186,8 +186,8 @@ def mmcv_step(tmp_path, nvcc_release, env=None):
     env = {**{k: v for k, v in os.environ.items() if k not in ('MMKD_MMCV_CUDA', 'TORCH_CUDA_ARCH_LIST')},
            'PYTHONPATH': str(tmp_path / 'stub'), 'CUDA_HOME': str(tmp_path / 'cuda'), 'CUDA_VISIBLE_DEVICES': '0',
            'MMKD_CACHE_DIR': str(cache), 'PY': str(py), **(env or {})}
-    out = subprocess.run(['bash', '-c', 'source tools/setup_env.sh --functions && mmcv_wheel && echo "WHEEL=$MMCV_WHEEL"'],
-                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    script = 'source tools/setup_env.sh --functions && mmcv_wheel && echo "WHEEL=$MMCV_WHEEL"'
+    out = subprocess.run(['bash', '-c', script], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     return out, cache
 
 

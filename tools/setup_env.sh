@@ -175,7 +175,7 @@ else
   PYTHON="${PYTHON:-python3.11}"
   command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
   if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(fingerprint)" ] && [ -x "$VENV/bin/python" ] \
-     && [ -z "${MMKD_MMCV_WHEEL:-}" ]; then
+     && [ -z "${MMKD_MMCV_WHEEL:-}" ] && [ "${MMKD_MMCV_CUDA:-auto}" != 1 ]; then  # explicit mmcv requests apply
     echo "[setup_env] $VENV is up to date (requirements unchanged); nothing to do."
     exit 0
   fi

@@ -42,12 +42,12 @@ while pos + 16 <= len(data):  # fatbin containers: magic 0xBA55ED50, u16 version
 print('[build_mmcv_cuda] .nv_fatbin entries:', ', '.join(f'{n} {k} sm_{a}' for (k, a), n in sorted(found.items())))
 PY
   echo "[build_mmcv_cuda] CUDA kernels (nm -C, device stubs of __global__ functions):"
-  nm -C "$so" | grep -E '__device_stub__' | grep -iE 'nms|roi_align|sigmoid_focal_loss' | sed 's/^/    /' | head -12
+  nm -C "$so" | grep -E ' [tT] __device_stub__' | grep -iE 'nms|roi_align|sigmoid_focal_loss' | sed 's/^/    /' | head -12 || true
   echo "[build_mmcv_cuda] CUDA launchers exported (nm -DC): $(nm -DC "$so" | grep -cE 'CUDAKernelLauncher|_cuda\(')"
-  nm -DC "$so" | grep -E 'NMSCUDAKernelLauncher|ROIAlignForwardCUDAKernelLauncher|SigmoidFocalLossForwardCUDAKernelLauncher' \
-    | sed 's/^/    /' || true
+  nm -DC "$so" | grep -E '(NMS|ROIAlignForward|SigmoidFocalLossForward)CUDAKernelLauncher' | sed 's/^/    /' || true
   (cd "$tmp" && "$PY" -c 'from mmcv.ops import get_compiler_version as g, get_compiling_cuda_version as c
-print(f"[build_mmcv_cuda] mmcv.ops: compiled with CUDA {c()}, {g()}")') || echo "[build_mmcv_cuda] mmcv.ops not importable here"
+print(f"[build_mmcv_cuda] mmcv.ops: compiled with CUDA {c()}, {g()}")') \
+    || echo "[build_mmcv_cuda] mmcv.ops not importable here"
   rm -rf "$tmp"
 }
 
@@ -56,6 +56,7 @@ start=$SECONDS
 echo "[build_mmcv_cuda] $(date -u +%FT%TZ) start: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
      "TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-<the visible GPUs>}"
 wheel="$(MMKD_MMCV_CUDA=1 MMKD_MMCV_VERBOSE=1 PYTHON="$PY" bash "$ROOT/tools/setup_env.sh" --wheel-only | tail -1)"
-echo "[build_mmcv_cuda] $(date -u +%FT%TZ) $wheel after $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" \
+took=$(( SECONDS - start ))
+echo "[build_mmcv_cuda] $(date -u +%FT%TZ) $wheel after $(( took / 60 )) min $(( took % 60 )) s" \
      "(load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 inspect "$wheel"

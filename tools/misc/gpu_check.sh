@@ -8,7 +8,7 @@
 # machine with CUDA PyTorch but not our venv), the stack is installed first with `tools/setup_env.sh --byo`: into it
 # when it is a venv / conda environment, else (a system Python, PEP 668 or not) into a new .venv created from it with
 # --system-site-packages (its torch stays visible); torchvision is added when absent. mmcv is compiled against that
-# torch (tens of minutes on few cores) unless `--mmcv-wheel PATH` gives a prebuilt wheel (tools/misc/build_mmcv_cuda.sh).
+# torch (tens of minutes on few cores) unless `--mmcv-wheel PATH` gives a prebuilt one (tools/misc/build_mmcv_cuda.sh).
 # Without internet pip needs the other wheels too: PIP_NO_INDEX=1 PIP_FIND_LINKS=/path/to/wheels. GPU_CHECK_SETUP=0
 # refuses to install anything.
 set -euo pipefail
@@ -25,14 +25,17 @@ while [ $# -gt 0 ]; do
     *) ARGS+=("$1"); shift ;;
   esac
 done
-if [ -n "$MMCV_WHEEL" ] && [ ! -f "$MMCV_WHEEL" ]; then echo "[gpu_check] --mmcv-wheel: no file $MMCV_WHEEL" >&2; exit 2; fi
+if [ -n "$MMCV_WHEEL" ] && [ ! -f "$MMCV_WHEEL" ]; then
+  echo "[gpu_check] --mmcv-wheel: no file $MMCV_WHEEL" >&2
+  exit 2
+fi
 
 if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
 elif [ -x .venv/bin/python ]; then PY="$ROOT/.venv/bin/python"
 else PY="$(command -v python || command -v python3 || true)"
 fi
-[ -n "$PY" ] || { echo "[gpu_check] no python or python3 on PATH: activate the environment with PyTorch (or set PYTHON)" >&2
-                  exit 3; }
+[ -n "$PY" ] || { echo "[gpu_check] no python or python3 on PATH: activate the environment with PyTorch" \
+                       "(or set PYTHON)" >&2; exit 3; }
 elapsed() { local s=$(( SECONDS - $1 )); echo "$(( s / 60 )) min $(( s % 60 )) s"; }
 
 if [[ " ${ARGS[*]} " != *" --list "* ]]; then
