@@ -220,3 +220,17 @@ def test_matching_nvcc_builds_cuda_ops_and_a_prebuilt_wheel_skips_the_compile(tm
     given, _ = mmcv_step(tmp_path / 'given', '13.0', env={'MMKD_MMCV_WHEEL': str(wheel)})
     assert given.returncode == 0 and f'WHEEL={wheel}\n' in given.stdout
     assert 'fake mmcv setup.py' not in given.stdout + given.stderr
+
+
+def test_byo_adds_the_torchvision_of_its_torch_when_absent(tmp_path):
+    py = tmp_path / 'python'  # torch 2.14.1+cu130 without torchvision; the planner's --torchvision runs for real
+    py.write_text(f'#!/bin/bash\ncase "$*" in\n  "-c import torchvision") exit 1 ;;\n'
+                  f'  "-c import torch; print(torch.__version__)") echo 2.14.1+cu130 ;;\n'
+                  f'  *--torchvision) exec {sys.executable} -c "import sys; sys.path.insert(0, \'tools/misc\'); '
+                  f'import mmcv_build_plan as p; print(p.torchvision_version(\'2.14.1+cu130\'))" ;;\nesac\n')
+    py.chmod(0o755)
+    script = 'source tools/setup_env.sh --functions && PIP=(echo pip install) && install_torchvision'
+    out = subprocess.run(['bash', '-c', script], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, 'PY': str(py)}, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.endswith('pip install --no-deps torchvision==0.29.1\n'), out.stdout
