@@ -101,7 +101,7 @@ mmcv_wheel() {
   if [ -n "$MMCV_NOTE" ]; then echo "[setup_env] $MMCV_NOTE"; fi
   local wheels="${MMKD_CACHE_DIR:-$HOME/.cache/mmkd_ext/wheels}"
   mkdir -p "$wheels"
-  local cache_dir="$wheels/$MMCV_CACHE_KEY"
+  local cache_dir="$wheels/$MMCV_CACHE_KEY" cached=1
   step "mmcv==$MMCV_VERSION with compiled $MMCV_MODE ops (wheel cache: $cache_dir)"
   if [ "$MMCV_MODE" = cuda ] && ! have_wheel "$cache_dir"; then
     if [ -f "$cache_dir/BUILD_FAILED" ] && [ "${MMKD_MMCV_CUDA:-auto}" != 1 ]; then
@@ -109,7 +109,7 @@ mmcv_wheel() {
            "Retry with MMKD_MMCV_CUDA=1."
       MMCV_MODE=cpu
     # (errexit is off inside this condition: a failed build is detected by the missing wheel)
-    elif ! build_mmcv_wheel cuda "$MMCV_ARCH_LIST" "$cache_dir" 2>&1 | tee "$wheels/cuda_build.log" \
+    elif cached=0; ! build_mmcv_wheel cuda "$MMCV_ARCH_LIST" "$cache_dir" 2>&1 | tee "$wheels/cuda_build.log" \
          || ! have_wheel "$cache_dir"; then
       [ "${MMKD_MMCV_CUDA:-auto}" = 1 ] && { echo "[setup_env] CUDA build of mmcv failed (MMKD_MMCV_CUDA=1);" \
         "log: $wheels/cuda_build.log" >&2; return 1; }
@@ -124,7 +124,7 @@ mmcv_wheel() {
   fi
   if ! have_wheel "$cache_dir"; then
     build_mmcv_wheel "$MMCV_MODE" "$MMCV_ARCH_LIST" "$cache_dir"
-  else
+  elif [ "$cached" = 1 ]; then
     echo "[setup_env] using cached wheel $(ls "$cache_dir"/mmcv-"$MMCV_VERSION"-*.whl)"
   fi
   MMCV_WHEEL="$(ls "$cache_dir"/mmcv-"$MMCV_VERSION"-*.whl | head -1)"

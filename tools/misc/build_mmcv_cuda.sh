@@ -42,7 +42,10 @@ while pos + 16 <= len(data):  # fatbin containers: magic 0xBA55ED50, u16 version
 print('[build_mmcv_cuda] .nv_fatbin entries:', ', '.join(f'{n} {k} sm_{a}' for (k, a), n in sorted(found.items())))
 PY
   echo "[build_mmcv_cuda] CUDA kernels (nm -C, device stubs of __global__ functions):"
-  nm -C "$so" | grep -E ' [tT] __device_stub__' | grep -iE 'nms|roi_align|sigmoid_focal_loss' | sed 's/^/    /' | head -12 || true
+  local kernel
+  for kernel in Z8nms_cuda roi_align_forward_cuda_kernel sigmoid_focal_loss_forward_cuda_kernel; do
+    nm -C "$so" | grep -E " [tT] __device_stub__.*$kernel" | sed 's/^/    /' | head -2 || true
+  done
   echo "[build_mmcv_cuda] CUDA launchers exported (nm -DC): $(nm -DC "$so" | grep -cE 'CUDAKernelLauncher|_cuda\(')"
   nm -DC "$so" | grep -E '(NMS|ROIAlignForward|SigmoidFocalLossForward)CUDAKernelLauncher' | sed 's/^/    /' || true
   (cd "$tmp" && "$PY" -c 'from mmcv.ops import get_compiler_version as g, get_compiling_cuda_version as c
