@@ -1,6 +1,7 @@
 """How tools/setup_env.sh builds mmcv's ops on this machine: CPU ops, or CUDA ops for the visible GPUs.
 
-    python tools/misc/mmcv_build_plan.py        # prints shell assignments: eval "$(python ... )"
+    python tools/misc/mmcv_build_plan.py                # prints shell assignments: eval "$(python ... )"
+    python tools/misc/mmcv_build_plan.py --torchvision  # the torchvision release of this torch (0.29.1)
 
 Runs with the interpreter whose torch mmcv is built against (only torch is imported). The decision:
 
@@ -69,6 +70,21 @@ def parse_nvcc_version(text: str) -> Optional[str]:
     """``'12.4'`` from ``nvcc --version`` output (``... Cuda compilation tools, release 12.4, V12.4.131``)."""
     match = re.search(r'release (\d+)\.(\d+)', text)
     return f'{match.group(1)}.{match.group(2)}' if match else None
+
+
+def torchvision_version(torch_version: str) -> str:
+    """The torchvision release built against a torch release: torch ``2.N.P`` pairs with torchvision ``0.(N+15).P``.
+
+    Args:
+        torch_version: ``torch.__version__`` (``'2.14.1+cu130'``; a local part is dropped).
+
+    Returns:
+        ``'0.29.1'``.
+    """
+    major, minor, patch = (int(re.match(r'\d+', part).group()) for part in torch_version.split('+')[0].split('.')[:3])
+    if major != 2:
+        raise ValueError(f'no torchvision pairing rule for torch {torch_version} (torch 2.x only)')
+    return f'0.{minor + 15}.{patch}'
 
 
 def plan_build(torch_version: str, py_tag: str, torch_cuda: Optional[str], gpu_caps: Sequence[Tuple[int, int]],
@@ -144,6 +160,10 @@ def plan_this_machine() -> BuildPlan:
 
 
 if __name__ == '__main__':
+    if sys.argv[1:] == ['--torchvision']:
+        import torch
+        print(torchvision_version(torch.__version__))
+        sys.exit(0)
     with contextlib.redirect_stdout(sys.stderr):  # torch's own notices must not reach `eval`
         plan = plan_this_machine()
     print(shell_lines(plan))
