@@ -533,8 +533,8 @@ def calibration_weights(name: str, logits_s: Tensor, logits_t: Tensor, labels: O
     with torch.no_grad():
         w = CALIBRATIONS[name](logits_s.detach().float(), logits_t.detach().float(), labels)
         if normalize:
-            mean = w.mean()
-            w = w / mean if mean > 1e-12 else torch.ones_like(w)
+            mean = w.mean()  # a branch on its value would wait for the GPU every step: torch.where does not
+            w = torch.where(mean > 1e-12, w / mean.clamp_min(1e-12), torch.ones_like(w))
     return w
 
 

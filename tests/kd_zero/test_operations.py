@@ -195,6 +195,19 @@ def test_calibration_weights_are_normalised_to_mean_one():
     assert torch.allclose(w, torch.tensor([0.75, 0.5]) / 0.625)
 
 
+def test_calibration_weights_of_zero_mean_are_ones_and_need_no_host_sync(monkeypatch):
+    """All-zero weights fall back to ones; the choice is a tensor op, so the normalisation runs on fake CUDA
+    tensors (a Python branch on the mean stopped the fake-CUDA device check there, and waited for the GPU every
+    step)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    monkeypatch.setitem(ops.CALIBRATIONS, 'zero', lambda s, t, y: torch.zeros(s.shape[0]))
+    assert torch.equal(ops.calibration_weights('zero', LS, LT, Y), torch.ones(2))
+    with FakeTensorMode() as mode:
+        w = ops.calibration_weights('conf', mode.from_tensor(LS).cuda(), mode.from_tensor(LT).cuda(),
+                                    mode.from_tensor(Y).cuda())
+    assert w.shape == (2,) and w.device.type == 'cuda'
+
+
 def test_label_calibrations_without_labels_say_how_to_fix():
     with pytest.raises(ValueError, match="gt_labels"):
         ops.calibration_weights('focal', LS, LT, None)
