@@ -3,17 +3,19 @@
 A seed fixes the initialisation and the data order of a run, so the student and a method trained with the same seed
 form a pair; the per-seed differences ``d_i = acc_method(seed i) - acc_student(seed i)`` remove the part of the
 seed-to-seed spread the two runs share. A difference is called *beyond noise* when the two-sided paired t-test
-(``t = mean(d) / (sd(d) / sqrt(n))``, ``n - 1`` degrees of freedom) gives ``p < ALPHA``. With the demo's 3 seeds
-that needs ``|mean(d)| > 4.30 sd(d) / sqrt(3)``: only consistent differences pass; an absent star means "not shown
-with 3 seeds", not "no effect". The same seed reproduces a run exactly on one machine, not across machines (CPU
-kernels differ), so the absolute numbers vary by machine; the paired verdicts are what should carry over.
+(``t = mean(d) / (sd(d) / sqrt(n))``, ``n - 1`` degrees of freedom) gives ``p < ALPHA``; the table also gives the
+95 % confidence interval of the mean difference, ``mean(d) ± t_{0.975, n-1} sd(d) / sqrt(n)`` (beyond noise exactly
+when it excludes 0). With the demo's 5 seeds that needs ``|mean(d)| > 2.78 sd(d) / sqrt(5)``: only consistent
+differences pass; "no" means "not shown with 5 seeds", not "no effect". The same seed reproduces a run exactly on
+one machine, not across machines (CPU kernels differ), so the absolute numbers vary by machine; the paired verdicts
+are what should carry over.
 """
 from __future__ import annotations
 
 import math
 import textwrap
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ALPHA = 0.05
 
@@ -40,6 +42,16 @@ class PairedComparison:
     @property
     def beyond_noise(self) -> bool:
         return not math.isnan(self.p) and self.p < ALPHA
+
+    @property
+    def interval(self) -> Tuple[float, float]:
+        """The ``1 - ALPHA`` (95 %) confidence interval of the mean paired difference (``nan`` with one seed)."""
+        n = len(self.seeds)
+        if n < 2:
+            return float('nan'), float('nan')
+        from scipy.stats import t as student_t
+        half = float(student_t.ppf(1.0 - ALPHA / 2.0, n - 1)) * self.sd_diff / math.sqrt(n)
+        return self.mean_diff - half, self.mean_diff + half
 
 
 def paired_t_pvalue(t: float, dof: int) -> float:
@@ -82,33 +94,55 @@ def verdict(cmp: Optional[PairedComparison]) -> str:
     return f'no (p={cmp.p:.2f})'
 
 
+BUDGET_COLUMNS = (('steps', 'optimizer steps per seed'), ('views', 'training views per image'),
+                  ('teacher', 'teacher forwards per image'), ('chosen_on', 'chosen on (never val)'))
+
+
+def _delta(row, student) -> Tuple[str, str, str]:
+    """The difference, verdict and seeds-above cells of ``row`` against ``student``."""
+    if row is student:
+        return '(reference)', '', ''
+    cmp = paired_comparison(row.by_seed, student.by_seed)
+    if cmp is None:
+        return f'{row.mean - student.mean:+.2f} (unpaired)', verdict(cmp), ''
+    low, high = cmp.interval
+    delta = f'{cmp.mean_diff:+.2f}' + ('' if math.isnan(low) else f' [{low:+.2f}, {high:+.2f}]')
+    return delta, verdict(cmp), f'{cmp.above}/{len(cmp.seeds)}'
+
+
+def _budget_cells(row) -> List[str]:
+    """The budget cells of ``row`` (its plan: :meth:`mmkd_ext.demo_runner.RowPlan.budget`), empty without one."""
+    budget = getattr(row, 'budget', None) or {}
+    steps = str(budget.get('steps', ''))
+    if budget.get('images') not in (None, 300):
+        steps += f" ({budget['images']} images)"
+    if budget.get('extra_steps'):
+        steps += f" + {budget['extra_steps']}"
+    return [steps] + [str(budget.get(key, '')) for key, _ in BUDGET_COLUMNS[1:]]
+
+
 def format_table(rows: Sequence, student) -> str:
-    """Markdown table: mean ± std over seeds, the paired difference to ``student`` and its verdict.
+    """Markdown table: mean ± std over seeds, the paired difference to ``student`` with its 95 % interval and verdict,
+    and each row's budget (steps, views, teacher forwards, what it selects on).
 
     Args:
-        rows: ``DemoRow``s (``name``, ``accuracies``, ``seeds``, ``mean``, ``std``, ``wall_s``, ``note``).
+        rows: ``DemoRow``s (``name``, ``accuracies``, ``seeds``, ``mean``, ``std``, ``wall_s``, ``note``, ``budget``).
         student: the student's ``DemoRow``.
 
     Returns:
         The table text.
     """
-    lines = ['| method | top-1 % (mean ± std over seeds) | Δ vs student, paired (mean ± sd) | beyond noise? '
-             f'(paired t-test, p<{ALPHA}) | seeds above student | seeds | wall time (CPU) | note |',
-             '|---|---|---|---|---|---|---|---|']
+    budget = ' | '.join(title for _, title in BUDGET_COLUMNS)
+    lines = [f'| method | top-1 % (mean ± std over seeds) | Δ vs student, paired: mean [95 % CI] | beyond noise? '
+             f'(paired t-test, p<{ALPHA}) | seeds above student | seeds | {budget} | wall time (CPU) | note |',
+             '|' + '---|' * (8 + len(BUDGET_COLUMNS))]
     for row in rows:
         spread = f' ± {row.std:.2f}' if len(row.accuracies) > 1 else ''
         seeds = ','.join(str(s) for s in row.seeds)
-        if row is student:
-            delta, judged, above = '(reference)', '', ''
-        else:
-            cmp = paired_comparison(row.by_seed, student.by_seed)
-            delta = f'{row.mean - student.mean:+.2f} (unpaired)' if cmp is None else (
-                f'{cmp.mean_diff:+.2f}' + ('' if math.isnan(cmp.sd_diff) else f' ± {cmp.sd_diff:.2f}'))
-            judged = verdict(cmp)
-            above = '' if cmp is None else f'{cmp.above}/{len(cmp.seeds)}'
+        delta, judged, above = _delta(row, student)
         cpu = '' if row.cpu_s is None else f' ({row.cpu_s:.0f} s CPU)'
-        lines.append(f'| {row.name} | {row.mean:.2f}{spread} | {delta} | {judged} | {above} | {seeds} | '
-                     f'{row.wall_s:.0f} s{cpu} | {row.note} |')
+        cells = [row.name, f'{row.mean:.2f}{spread}', delta, judged, above, seeds] + _budget_cells(row)
+        lines.append('| ' + ' | '.join(cells + [f'{row.wall_s:.0f} s{cpu}', row.note]) + ' |')
     return '\n'.join(lines)
 
 
@@ -151,7 +185,7 @@ def plot_table(rows: Sequence, student, teacher, path: str, title: str = '') -> 
         right = max(max(row.accuracies), row.mean + (row.std if len(row.accuracies) > 1 else 0.0))
         ax.annotate(mark, (right, y), xytext=(6, -3), textcoords='offset points', fontsize=8)
     ax.set_yticks(range(len(rows)), [r.name for r in reversed(list(rows))], fontsize=8)
-    ax.set_xlabel('top-1 % on 500 validation digits (dots: seeds; bar: mean ± std)')
+    ax.set_xlabel('top-1 % on the validation digits (dots: seeds; bar: mean ± std)')
     ax.set_title('\n'.join(textwrap.fill(line, 110) for line in title.splitlines()), fontsize=9)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)

@@ -1,6 +1,8 @@
 """The demo table and picture (mmkd_ext/demo_report.py, tools/demo.py) on synthetic rows with hand-computed values.
 
-With 2 degrees of freedom (3 seeds) Student's t has a closed form: P(|T| > t) = 1 - t / sqrt(t^2 + 2).
+With 2 degrees of freedom (3 seeds) Student's t has a closed form: P(|T| > t) = 1 - t / sqrt(t^2 + 2); its 97.5 %
+quantile solves t / sqrt(t^2 + 2) = 0.95: t = sqrt(2 * 0.9025 / 0.0975) = 4.3027, so the 95 % interval of a mean
+difference m with sd s over 3 seeds is m ± 4.3027 s / sqrt(3) = m ± 2.4842 s.
 """
 import importlib.util
 import json
@@ -51,10 +53,24 @@ def test_rows_of_other_seeds_or_one_seed_are_not_judged():
 def test_table_shows_the_paired_difference_and_the_verdict_of_every_row():
     table = format_table([TEACHER, STUDENT, NOISY, CLEAR], STUDENT).splitlines()
     cells = {line.split(' | ')[0][2:]: line.split(' | ') for line in table[2:]}
-    assert cells['clear'][1:6] == ['96.50 ± 0.50', '+2.50 ± 0.50', 'yes, above (p=0.013)', '3/3', '0,1,2']
-    assert cells['noisy'][2:4] == ['+2.00 ± 1.00', 'no (p=0.07)']
+    # clear: 2.5 ± 2.4842 * 0.5 = [1.258, 3.742]; noisy: 2 ± 2.4842 = [-0.484, 4.484] (includes 0: not beyond noise)
+    assert cells['clear'][1:6] == ['96.50 ± 0.50', '+2.50 [+1.26, +3.74]', 'yes, above (p=0.013)', '3/3', '0,1,2']
+    assert cells['noisy'][2:4] == ['+2.00 [-0.48, +4.48]', 'no (p=0.07)']
     assert cells['teacher'][2:4] == ['+3.50 (unpaired)', 'not paired (other seeds)']
     assert cells['student'][2] == '(reference)'
+
+
+def test_table_states_each_rows_budget_from_its_plan():
+    budget = dict(steps=300, images=300, views='v', teacher='30 (live)', chosen_on='nothing', extra_steps='')
+    held_out = dict(budget, steps=40, images=270, extra_steps='joint: 36')
+    rows = [DemoRow('a', [95.0, 96.0, 97.0], 1.0, '', [0, 1, 2], budget=budget),
+            DemoRow('b', [95.0, 96.0, 97.0], 1.0, '', [0, 1, 2], budget=held_out)]
+    header, _, _, a, b = format_table([STUDENT] + rows, STUDENT).splitlines()
+    columns = header.split(' | ')
+    assert columns[6:10] == ['optimizer steps per seed', 'training views per image', 'teacher forwards per image',
+                             'chosen on (never val)']
+    assert a.split(' | ')[6:10] == ['300', 'v', '30 (live)', 'nothing']
+    assert b.split(' | ')[6] == '40 (270 images) + joint: 36'
 
 
 def _has_colour(png, rgb, tol=0.02):
@@ -94,10 +110,11 @@ def test_demo_runs_rows_in_two_worker_processes_and_counts_their_cpu_time(tmp_pa
     spec.loader.exec_module(demo)
     rows = demo.main(['--quick', '--seeds', '0', '1', '--methods', 'fkd', '--jobs', '2',
                       '--work-dir', str(tmp_path)])
-    assert [r.name.split(' ')[0] for r in rows] == ['teacher', 'student', 'vanilla', 'FKD']
-    assert [r.seeds for r in rows[1:]] == [[0, 1]] * 3
+    assert [r.name.split(' ')[0] for r in rows] == ['teacher', 'student', 'vanilla', 'vanilla', 'FKD']
+    assert [r.seeds for r in rows[1:]] == [[0, 1]] * 4
+    assert [r.budget['steps'] for r in rows[1:]] == [20] * 4  # quick: 2 epochs of 10 steps, every row
     saved = json.loads((tmp_path / 'demo_table.json').read_text())
     assert [r['accuracies'] for r in saved['rows']] == [r.accuracies for r in rows]
     row_cpu = sum(r['cpu_s'] for r in saved['rows'])
     assert row_cpu > 5.0 and saved['total_cpu_s'] >= row_cpu  # the parent alone trained nothing
-    assert (tmp_path / 'vanilla_seed1').is_dir() and (tmp_path / 'fkd_seed1').is_dir()
+    assert all((tmp_path / f'{key}_seed1').is_dir() for key in ('student', 'kd', 'kd_t1', 'fkd'))

@@ -14,7 +14,8 @@ from typing import List, Optional, Tuple
 import torch
 from mmengine.config import Config
 
-from ..demo_runner import CONFIG_ROOT, DemoContext, DemoRow
+from ..demo_runner import CONFIG_ROOT, DemoContext, DemoRow, RowPlan
+from ..held_out import HELD_OUT_EVERY
 from .pipeline import AMDPipeline, chain_inputs, read_chain_inputs
 
 CONFIG = osp.join(CONFIG_ROOT, 'amd', 'amd_resnet20_resnet20-p30_1xb32-6e_digits.py')
@@ -47,9 +48,28 @@ def demo_config(ctx: DemoContext, seed: int) -> Config:
         cfg.train_dataloader.dataset.indices = 64
         cfg.val_dataloader.dataset.indices = 100
     cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.amd.selection.update(split='held_out', held_out_every=HELD_OUT_EVERY)  # the TA is never chosen on val
+    cfg.default_hooks.checkpoint.save_best = None  # the stages' final models are used: no 'best' checkpoint on val
     cfg.log_level = 'WARNING'
     cfg.amd.teacher_accuracy = ctx.teacher_accuracy
     return cfg
+
+
+def plans(ctx: DemoContext) -> List[RowPlan]:
+    """The AMD row's plan: the final distillation (TA -> pruned student) on every training image; the joint stage
+    (m candidates per step, on the training images minus the held-out tenth that selects the TA) comes on top."""
+    cfg = demo_config(ctx, 0)
+    final, joint = cfg.amd.final_train_cfg.max_epochs, cfg.amd.joint_train_cfg.max_epochs
+    every = cfg.amd.selection.held_out_every
+    options = dict(train_cfg=dict(max_epochs=final, val_interval=final),
+                   train_dataloader=dict(dataset=dict(indices=cfg.train_dataloader.dataset.get('indices'))),
+                   default_hooks=dict(checkpoint=dict(save_best=cfg.default_hooks.checkpoint.save_best)))
+    per_epoch = -(-(RowPlan('amd', '', CONFIG, options).budget()['images'] * (every - 1) // every)
+                  // cfg.train_dataloader.batch_size)
+    return [RowPlan('amd', 'AMD (resnet20 pruned to 30% FLOPs, 80 k params)', CONFIG, options,
+                    teacher=f'{joint} joint + {final} final (from the TA)',
+                    chosen_on=f'TA: 1 in {every} train images held out of the joint stage',
+                    extra_steps=f'joint: {joint * per_epoch} ({cfg.amd.num_candidates} candidates)')]
 
 
 def drop_stale_chain(work_dir: str, cfg: Config) -> None:
@@ -117,4 +137,6 @@ def run_demo(ctx: DemoContext, seeds: Optional[int] = DEMO_SEEDS) -> List[DemoRo
             f'm={len(sel["scales"])}, TA scale {"/".join(ta)} ({sel["rule"]}), seeds {run_seeds}')
     if len(pipes) > 1:
         note += f' (later seeds re-run: {rerun})'
-    return [DemoRow('AMD', [float(p.state.data['final']['student_accuracy']) for p in pipes], wall, note, run_seeds)]
+    plan = plans(ctx)[0]
+    return [DemoRow(plan.name, [float(p.state.data['final']['student_accuracy']) for p in pipes], wall, note, run_seeds,
+                    budget=plan.budget())]
