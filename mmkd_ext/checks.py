@@ -30,13 +30,27 @@ def close_matches(name: str, candidates: Iterable[str], n: int = 5) -> List[str]
     return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.4)
 
 
+class ModuleNameError(KeyError, AssertionError):
+    """A module name (recorder source, stage) that the model does not have.
+
+    A ``KeyError`` for mmkd_ext's callers and an ``AssertionError`` as MMRazor's recorders raise it (its message
+    ``'"<source>" is not in the model.'`` is kept at the start), so code written against either catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''  # KeyError would print the repr of the message
+
+
 def check_module_name(model: nn.Module, source: str, role: str = 'recorder source') -> None:
-    """Raise ``KeyError`` naming the model and the closest module names if ``source`` is absent.
+    """Raise :class:`ModuleNameError` naming the model and the closest module names if ``source`` is absent.
 
     Args:
         model: the model the name should be found in.
         source: dotted module name, e.g. ``'head.fc'``.
         role: what the name is, for the message.
+
+    Raises:
+        ModuleNameError: ``source`` is not a module of ``model`` (a ``KeyError`` and an ``AssertionError``).
     """
     names = [name for name, _ in model.named_modules() if name]
     if source in names or source == '':  # '': the model itself (e.g. MMRazor CRD records its inputs)
@@ -44,7 +58,8 @@ def check_module_name(model: nn.Module, source: str, role: str = 'recorder sourc
     hint = close_matches(source, names)
     suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else (
         f'; its top-level modules are {[n for n in names if "." not in n]}')
-    raise KeyError(f'{role} {source!r} is not a module of {type(model).__name__}{suggestion}')
+    raise ModuleNameError(f'"{source}" is not in the model. {role} {source!r} is not a module of '
+                          f'{type(model).__name__}{suggestion}')
 
 
 def check_same_shape(loss_name: str, preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:

@@ -33,6 +33,19 @@ def test_wrong_recorder_source_names_the_model_and_close_matches():
     assert "did you mean 'head.fc'" in msg
 
 
+def test_wrong_recorder_source_is_also_mmrazors_assertion_error_with_its_text():
+    """MMRazor's own recorder test expects ``AssertionError`` with ``'"conv3" is not in'``; callers of mmkd_ext
+    catch ``KeyError``: the error is both, and keeps MMRazor's text."""
+    from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
+    model = torch.nn.Sequential()
+    model.add_module('conv1', torch.nn.Conv2d(1, 1, 1))
+    recorder = ModuleOutputsRecorder('conv3')
+    with pytest.raises(AssertionError, match='"conv3" is not in the model.') as err:
+        recorder.prepare_from_model(model)
+    assert isinstance(err.value, KeyError)
+    assert str(err.value).startswith('"conv3" is not in the model. ModuleOutputsRecorder source \'conv3\'')
+
+
 def test_logits_of_different_class_counts_name_both_shapes():
     from mmpretrain.structures import DataSample
     algo = MODELS.build(kd(student_classes=4, teacher_classes=7))
