@@ -172,6 +172,36 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     return cfg
 
 
+class NothingToResumeError(FileNotFoundError):
+    """``--resume`` without a checkpoint path, but the work dir holds no checkpoint to resume from."""
+
+
+def check_auto_resume(work_dir: str) -> str:
+    """The checkpoint ``--resume`` (without a path) continues from: the one named by ``<work_dir>/last_checkpoint``.
+
+    MMEngine trains from scratch when there is none, logging only "Auto resumed from the latest checkpoint None."
+
+    Args:
+        work_dir: the run's work dir.
+
+    Returns:
+        The checkpoint path.
+
+    Raises:
+        NothingToResumeError: the work dir has no ``last_checkpoint`` (no checkpoint was saved there yet).
+    """
+    from mmengine.runner import find_latest_checkpoint
+    latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    if latest is None:
+        raise NothingToResumeError(
+            f'--resume: the work dir {work_dir!r} (absolute path: {osp.abspath(work_dir)}) holds no checkpoint to '
+            'resume from (no last_checkpoint file; '
+            f"{'the directory does not exist' if not osp.isdir(work_dir) else 'no epoch/iter checkpoint was saved'}"
+            '). Drop --resume to train from scratch, give the checkpoint (--resume PATH), or give the --work-dir '
+            'of the run to continue.')
+    return latest
+
+
 def enable_amp(cfg: Config) -> None:
     """Switch every ``OptimWrapper`` of ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (dynamic scale)."""
     if not torch.cuda.is_available():

@@ -195,3 +195,22 @@ def test_exit_after_tool_leaves_a_rank_of_several_without_interpreter_finalizati
     lines = proc.stdout.splitlines()
     assert lines[0] == 'work done' and 'atexit handlers ran' in lines
     assert ('interpreter went on' in lines) is went_on
+
+
+@pytest.mark.parametrize('made', [False, True])
+def test_resume_without_a_checkpoint_in_the_work_dir_is_an_error_naming_it(tmp_path, digits_root, made):
+    """MMEngine trained from scratch, "Auto resumed from the latest checkpoint None." the only sign (issue 24, 5)."""
+    from mmkd_ext.launch import NothingToResumeError
+    from tools.train import main
+    work = tmp_path / 'work'
+    if made:
+        work.mkdir()
+    with pytest.raises(FileNotFoundError) as err:
+        main([config_path('kd', 'resnet8x0.5_1xb32-30e_digits.py'), '--work-dir', str(work), '--resume',
+              '--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=32',
+              'val_dataloader.dataset.indices=16'])
+    assert isinstance(err.value, NothingToResumeError)
+    msg = str(err.value)
+    assert f"--resume: the work dir '{work}'" in msg and 'holds no checkpoint' in msg and 'Drop --resume' in msg
+    assert ('no epoch/iter checkpoint was saved' if made else 'the directory does not exist') in msg
+    assert not (work / 'epoch_1.pth').exists()
