@@ -38,8 +38,8 @@ def scratch_repo(tmp_path):
 def run_script(cwd, script, args, **env):
     base = {k: v for k, v in os.environ.items()
             if k not in ('PYTHON', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV')}
-    return subprocess.run([shutil.which('bash'), script, *args], cwd=cwd, env={**base, **env}, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([shutil.which('bash'), script, *args], cwd=cwd, env={**base, **env}, capture_output=True,
+                          text=True, timeout=60)
 
 
 @pytest.mark.parametrize('script,args', [('tools/dist_train.sh', ['cfg.py', '2']),
