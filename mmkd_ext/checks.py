@@ -12,7 +12,7 @@ import difflib
 import functools
 import inspect
 import logging
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -30,13 +30,27 @@ def close_matches(name: str, candidates: Iterable[str], n: int = 5) -> List[str]
     return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.4)
 
 
+class ModuleNameError(KeyError, AssertionError):
+    """A module name (recorder source, stage) that the model does not have.
+
+    A ``KeyError`` for mmkd_ext's callers and an ``AssertionError`` as MMRazor's recorders raise it (its message
+    ``'"<source>" is not in the model.'`` is kept at the start), so code written against either catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''  # KeyError would print the repr of the message
+
+
 def check_module_name(model: nn.Module, source: str, role: str = 'recorder source') -> None:
-    """Raise ``KeyError`` naming the model and the closest module names if ``source`` is absent.
+    """Raise :class:`ModuleNameError` naming the model and the closest module names if ``source`` is absent.
 
     Args:
         model: the model the name should be found in.
         source: dotted module name, e.g. ``'head.fc'``.
         role: what the name is, for the message.
+
+    Raises:
+        ModuleNameError: ``source`` is not a module of ``model`` (a ``KeyError`` and an ``AssertionError``).
     """
     names = [name for name, _ in model.named_modules() if name]
     if source in names or source == '':  # '': the model itself (e.g. MMRazor CRD records its inputs)
@@ -44,7 +58,8 @@ def check_module_name(model: nn.Module, source: str, role: str = 'recorder sourc
     hint = close_matches(source, names)
     suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else (
         f'; its top-level modules are {[n for n in names if "." not in n]}')
-    raise KeyError(f'{role} {source!r} is not a module of {type(model).__name__}{suggestion}')
+    raise ModuleNameError(f'"{source}" is not in the model. {role} {source!r} is not a module of '
+                          f'{type(model).__name__}{suggestion}')
 
 
 def check_same_shape(loss_name: str, preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:
@@ -160,24 +175,176 @@ def _paths_with_value(node: Any, value: Any, prefix: str = '') -> List[str]:
     return found
 
 
+# top-level keys mmkd_ext reads that a config need not have (besides the Runner's own arguments)
+DOCUMENTED_TOP_LEVEL_KEYS = ('load_from_strict', 'kd_zero_align_always')
+# untyped dicts the Runner builds into a known class (their keys are that class's arguments)
+IMPLICIT_TYPES = {'train_cfg': ('mmengine.runner.EpochBasedTrainLoop', 'mmengine.runner.IterBasedTrainLoop'),
+                  'val_cfg': ('mmengine.runner.ValLoop', ), 'test_cfg': ('mmengine.runner.TestLoop', ),
+                  'randomness': ('mmengine.runner.Runner.set_randomness', ),
+                  'log_processor': ('mmengine.runner.LogProcessor', )}
+CLOSE_NAME_RATIO = 0.85  # a new key this similar to an existing one is taken for a misspelling of it
+
+
+class UnknownOptionKeyError(KeyError):
+    """A ``--cfg-options`` key that names no setting of the config (a misspelling would add a new, unread key)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''  # KeyError would print the repr of the message
+
+
+def _import_object(path: str) -> Any:
+    module, _, name = path.rpartition('.')
+    import importlib
+    try:
+        obj = importlib.import_module(module)
+    except ImportError:  # a method: module.Class.method
+        module, _, owner = module.rpartition('.')
+        obj = getattr(importlib.import_module(module), owner)
+    return getattr(obj, name)
+
+
+def _registered_class(type_name: Any, scopes: List[str]) -> Any:
+    """The class a config's ``type`` names (a class itself, or a name in any MMEngine registry), or None."""
+    if not isinstance(type_name, str):
+        return type_name if callable(type_name) else None
+    from mmengine import registry as mm_registry
+    roots = [r for r in vars(mm_registry).values() if isinstance(r, mm_registry.Registry)]
+    for root in roots:
+        registries = [root, *root.children.values()]
+        registries += [grand for child in root.children.values() for grand in child.children.values()]
+        ordered = sorted(registries, key=lambda reg: scopes.index(reg.scope) if reg.scope in scopes else len(scopes))
+        for reg in ordered:
+            if type_name.split('.')[-1] in reg.module_dict:
+                return reg.module_dict[type_name.split('.')[-1]]
+    return None
+
+
+def accepted_arguments(target: Any) -> Tuple[set, bool]:
+    """The keyword arguments ``target`` (a class or a function) accepts.
+
+    A class's ``**kwargs`` are followed to its bases' ``__init__`` (mmkd_ext's wrappers of upstream ``__init__``
+    count with their own arguments).
+
+    Args:
+        target: a class or a function.
+
+    Returns:
+        (names, open): ``open`` when some ``**kwargs`` are kept by the class itself (any name may be read).
+    """
+    inits = [klass.__dict__['__init__'] for klass in target.__mro__ if '__init__' in klass.__dict__
+             ] if inspect.isclass(target) else [target]
+    names: set = set()
+    for init in inits:
+        if init in (object.__init__, nn.Module.__init__):
+            return names - {'self'}, init is object.__init__
+        var_keyword = False
+        for follow in (False, True):
+            try:
+                params = inspect.signature(init, follow_wrapped=follow).parameters.values()
+            except (TypeError, ValueError):
+                return names, True
+            names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+            var_keyword = any(p.kind == p.VAR_KEYWORD for p in params)  # the original's, after follow=True
+        if not var_keyword:
+            return names - {'self'}, False
+    return names - {'self'}, True
+
+
+def _new_key_rule(container: dict, path: List[str], cfg: Any, runner_keys: set, options: dict
+                  ) -> Tuple[set, bool, str]:
+    """Which new keys ``container`` (at ``path``) accepts: (names, open, what it is); a ``type`` set by the options
+    counts (``optim_wrapper.type=AmpOptimWrapper optim_wrapper.loss_scale=dynamic``)."""
+    if not path:
+        return (set(runner_keys) - {'self', 'cfg'}) | set(DOCUMENTED_TOP_LEVEL_KEYS), False, 'the config (top level)'
+    names, is_open, what = {'type', '_scope_'}, True, f'{".".join(path)} (a dict without type)'
+    targets = []
+    type_name = options.get('.'.join(path + ['type']), container.get('type'))
+    if type_name is not None:
+        scopes = [container.get('_scope_'), cfg.get('default_scope')]
+        found = _registered_class(type_name, [s for s in scopes if s])
+        targets = [found] if found is not None else []
+        what = f"{'.'.join(path)} ({type_name!r})"
+    elif len(path) == 1 and path[0] in IMPLICIT_TYPES:
+        targets = [_import_object(p) for p in IMPLICIT_TYPES[path[0]]]
+        what = f"{path[0]} ({' / '.join(t.__qualname__ for t in targets)})"
+    if targets:
+        is_open = False
+        for target in targets:
+            accepted, target_open = accepted_arguments(target)
+            names |= accepted
+            is_open = is_open or target_open
+        names -= {'runner', 'dataloader', 'evaluator'}  # given by the Runner, not by the config
+        if type_name is None and path[0] == 'train_cfg':
+            names.add('by_epoch')
+    return names, is_open, what
+
+
+def check_option_key(cfg: Any, key: str, value: Any, runner_keys: set, options: Optional[dict] = None) -> None:
+    """Refuse a ``--cfg-options`` key that names no setting: every part of a dotted key must exist in the config,
+    or be an argument the enclosing ``type`` takes (``train_dataloader.dataset.indices``, ``model.teacher_ckpt``),
+    a Runner argument or a documented mmkd_ext key at the top level. Where the enclosing class swallows
+    ``**kwargs`` or has no known type, a new key is refused only when it is close to an existing one
+    (``default_hooks.checkpoint.max_keep_ckpt`` for ``max_keep_ckpts``).
+
+    Args:
+        cfg: the config as read.
+        key: the option's key, e.g. ``'randomness.seed'``.
+        value: the option's value, for the message.
+        runner_keys: the arguments of MMEngine's ``Runner``.
+        options: all the options (a ``type`` they set counts; keys under an option that sets a whole dict pass).
+
+    Raises:
+        UnknownOptionKeyError: names the key, where it is missing and the closest existing keys.
+    """
+    options = options or {}
+    if any(key.startswith(other + '.') for other in options):
+        return  # under a dict the options replace: the merge decides
+    node, parts = getattr(cfg, '_cfg_dict', cfg), key.split('.')  # a Config is no dict; its ConfigDict is
+    for depth, part in enumerate(parts):
+        if isinstance(node, (list, tuple)):
+            if not part.isdigit() or int(part) >= len(node):
+                return  # MMEngine's merge reports a bad list index itself
+            node = node[int(part)]
+            continue
+        if not isinstance(node, dict):
+            return  # a value replaced by a dict: the merge decides
+        if part in node:
+            node = node[part]
+            continue
+        names, is_open, what = _new_key_rule(node, parts[:depth], cfg, runner_keys, options)
+        if part in names:
+            return
+        known = sorted(set(node) | names)
+        near = difflib.get_close_matches(part, known, n=3, cutoff=CLOSE_NAME_RATIO if is_open else 0.6)
+        if is_open and not near:
+            return
+        fix = f"; did you mean {' or '.join(repr('.'.join(parts[:depth] + [n] + parts[depth + 1:])) for n in near)}?" \
+            if near else ''
+        raise UnknownOptionKeyError(
+            f'--cfg-options {key}={value}: {what} has no key {part!r}{fix} Keys there: {known[:30]}. A misspelt '
+            'key would be added as a new setting that nothing reads; fix the spelling (a new key is accepted '
+            'where the enclosing type takes it as an argument).')
+
+
 def check_cfg_options(cfg: Any, options: Optional[dict]) -> None:
-    """Refuse ``--cfg-options`` that would change nothing: a top-level config variable whose value the
-    config already copied into other settings when it was read (e.g. ``store_dir=`` of the FKD configs,
-    whose value went into ``train_dataloader.dataset.store_dir``, or ``teacher_ckpt=`` / ``data_root=``).
-    Only string variables are checked (paths, names); keys the MMEngine Runner reads are never refused.
+    """Refuse ``--cfg-options`` that are misspelt (:func:`check_option_key`) or would change nothing: a top-level
+    config variable whose value the config already copied into other settings when it was read (e.g. ``store_dir=``
+    of the FKD configs, whose value went into ``train_dataloader.dataset.store_dir``, or ``teacher_ckpt=`` /
+    ``data_root=``). Only string variables are checked for copies (paths, names); keys the MMEngine Runner reads are
+    never refused as copies.
 
     Args:
         cfg: the config as read (before the options are merged).
         options: the ``--cfg-options`` dict (key=value), or None.
 
     Raises:
+        UnknownOptionKeyError: a key names no setting (a ``KeyError``; names the closest keys).
         KeyError: names the option and the settings to override instead.
     """
-    import inspect
-
     from mmengine.runner import Runner
     runner_keys = set(inspect.signature(Runner.__init__).parameters)  # read by the Runner itself
     for key, new in (options or {}).items():
+        check_option_key(cfg, key, new, runner_keys, options)
         if '.' in key or key not in cfg or key in runner_keys:
             continue
         old = cfg[key]

@@ -6,8 +6,9 @@ import atexit
 import logging
 import os
 import os.path as osp
+import re
 import sys
-from typing import NamedTuple, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
@@ -70,6 +71,67 @@ def select_device(local_rank: Optional[int] = None) -> torch.device:
     return device
 
 
+# per-node process counts, as the launchers export them (torchrun, srun --ntasks-per-node, OpenMPI)
+LOCAL_WORLD_SIZE_VARS = ('LOCAL_WORLD_SIZE', 'SLURM_NTASKS_PER_NODE', 'OMPI_COMM_WORLD_LOCAL_SIZE')
+
+
+def local_world_size(environ: Mapping[str, str]) -> int:
+    """How many processes of the job run on this node (1 when no launcher variable says it).
+
+    Args:
+        environ: the process environment.
+
+    Returns:
+        The first of :data:`LOCAL_WORLD_SIZE_VARS` that is set (``'8(x2)'`` of Slurm read as 8), else 1.
+    """
+    for name in LOCAL_WORLD_SIZE_VARS:
+        match = re.match(r'\d+', environ.get(name, ''))
+        if match and int(match.group()) > 0:
+            return int(match.group())
+    return 1
+
+
+def cpu_threads(cores: int, processes: int, current: int) -> int:
+    """torch threads per process so that ``processes`` processes do not oversubscribe ``cores`` cores.
+
+    Args:
+        cores: the cores this process may run on.
+        processes: the processes sharing them (the local world size).
+        current: torch's thread count now (its default: the physical cores).
+
+    Returns:
+        ``min(current, cores // processes)``, at least 1.
+    """
+    return max(1, min(current, cores // max(1, processes)))
+
+
+def set_cpu_threads(environ: Optional[Mapping[str, str]] = None) -> Optional[int]:
+    """On a CPU run without ``OMP_NUM_THREADS``: one share of the cores per process of this node, said in the log.
+
+    torch starts as many intra-op threads as the machine has cores in every process; two ranks on two cores then
+    spin four threads and each step is many times slower (issue 24: 17x on a loaded 2-core machine). With
+    ``OMP_NUM_THREADS`` set, or on a GPU, nothing changes.
+
+    Args:
+        environ: the environment (``os.environ`` by default).
+
+    Returns:
+        The thread count set, or None when it was left alone.
+    """
+    environ = os.environ if environ is None else environ
+    if torch.cuda.is_available() or environ.get('OMP_NUM_THREADS'):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    processes, current = local_world_size(environ), torch.get_num_threads()
+    threads = cpu_threads(cores, processes, current)
+    if threads != current:
+        torch.set_num_threads(threads)
+    print_log(f'CPU run: {processes} process(es) of this job share the {cores} core(s) of this node: {threads} torch '
+              f'thread(s) per process (torch default {current}); set OMP_NUM_THREADS to choose (e.g. '
+              'OMP_NUM_THREADS=1 on a machine shared with other jobs)', logger='current', level=logging.INFO)
+    return threads
+
+
 def setup_launcher(launcher: str) -> LaunchInfo:
     """Rank, world size and device of a tool that runs its own processes (no MMEngine ``Runner`` launcher).
 
@@ -84,6 +146,7 @@ def setup_launcher(launcher: str) -> LaunchInfo:
         The process's :class:`LaunchInfo`.
     """
     env = export_torch_env(launcher)
+    set_cpu_threads()
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
     return LaunchInfo(int(env.get('RANK', 0)), int(env.get('WORLD_SIZE', 1)), local_rank, select_device(local_rank))
 
@@ -158,6 +221,7 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     export_torch_env(args.launcher)  # slurm / mpi: RANK, LOCAL_RANK & co. before anything reads them
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
+    set_cpu_threads()
     cfg = Config.fromfile(config)
     check_cfg_options(cfg, args.cfg_options)
     if args.cfg_options:
@@ -170,6 +234,36 @@ def load_config(config: str, args: argparse.Namespace, default_work_root: str = 
     cfg.launcher = args.launcher
     prepare_distributed(cfg, args.launcher)
     return cfg
+
+
+class NothingToResumeError(FileNotFoundError):
+    """``--resume`` without a checkpoint path, but the work dir holds no checkpoint to resume from."""
+
+
+def check_auto_resume(work_dir: str) -> str:
+    """The checkpoint ``--resume`` (without a path) continues from: the one named by ``<work_dir>/last_checkpoint``.
+
+    MMEngine trains from scratch when there is none, logging only "Auto resumed from the latest checkpoint None."
+
+    Args:
+        work_dir: the run's work dir.
+
+    Returns:
+        The checkpoint path.
+
+    Raises:
+        NothingToResumeError: the work dir has no ``last_checkpoint`` (no checkpoint was saved there yet).
+    """
+    from mmengine.runner import find_latest_checkpoint
+    latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    if latest is None:
+        raise NothingToResumeError(
+            f'--resume: the work dir {work_dir!r} (absolute path: {osp.abspath(work_dir)}) holds no checkpoint to '
+            'resume from (no last_checkpoint file; '
+            f"{'the directory does not exist' if not osp.isdir(work_dir) else 'no epoch/iter checkpoint was saved'}"
+            '). Drop --resume to train from scratch, give the checkpoint (--resume PATH), or give the --work-dir '
+            'of the run to continue.')
+    return latest
 
 
 def enable_amp(cfg: Config) -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import torch
 from torch import nn
 
 DEFAULT_REVISE_KEYS = ((r'^module\.', ''), )
@@ -84,6 +85,47 @@ def mismatch_advice(unexpected: List[str]) -> str:
     return 'the file was saved for another model: check that the config that wrote it builds this model'
 
 
+def mismatch_summary(model: nn.Module, state_dict: Dict[str, Any]) -> str:
+    """``'N missing keys (...); M unexpected keys (...); K shape mismatches (...)'`` of a strict load ('' if none).
+
+    Args:
+        model: the model.
+        state_dict: ``{key: tensor}`` to load.
+
+    Returns:
+        The summary, a few keys of each kind.
+    """
+    missing, unexpected, shapes = key_mismatch(model, state_dict)
+    parts = [f'{len(missing)} missing keys ({_few(missing)})' if missing else '',
+             f'{len(unexpected)} unexpected keys ({_few(unexpected)})' if unexpected else '',
+             f'{len(shapes)} shape mismatches ({_few(shapes)})' if shapes else '']
+    return '; '.join(p for p in parts if p)
+
+
+def fitting_models(state_dict: Dict[str, Any], builders: Dict[str, Callable[[], nn.Module]]) -> List[str]:
+    """The names of ``builders`` whose model ``state_dict`` fits exactly (keys and shapes).
+
+    The models are built on the meta device (no memory, no initialisation), so trying a dozen costs milliseconds.
+
+    Args:
+        state_dict: ``{key: tensor}``.
+        builders: name -> function building the model.
+
+    Returns:
+        The names that fit, in the order of ``builders``.
+    """
+    return [name for name, build in builders.items() if not mismatch_summary(build_on_meta(build), state_dict)]
+
+
+def build_on_meta(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` on the meta device (shapes only), or on the CPU when the model reads a value while it is built."""
+    try:
+        with torch.device('meta'):
+            return build()
+    except (RuntimeError, NotImplementedError):  # e.g. ``.item()`` of a meta tensor (a drop-path rate schedule)
+        return build()
+
+
 def check_state_dict(model: nn.Module, state_dict: Dict[str, Any], filename: str, role: str, option: str) -> None:
     """Raise :class:`CheckpointMismatchError` if ``state_dict`` does not fit ``model`` exactly.
 
@@ -97,12 +139,9 @@ def check_state_dict(model: nn.Module, state_dict: Dict[str, Any], filename: str
     missing, unexpected, shapes = key_mismatch(model, state_dict)
     if not (missing or unexpected or shapes):
         return
-    parts = [f'{len(missing)} missing keys ({_few(missing)})' if missing else '',
-             f'{len(unexpected)} unexpected keys ({_few(unexpected)})' if unexpected else '',
-             f'{len(shapes)} shape mismatches ({_few(shapes)})' if shapes else '']
     raise CheckpointMismatchError(
         f'{role} {filename!r} does not match {type(model).__name__}: '
-        f"{'; '.join(p for p in parts if p)}. Likely cause: {mismatch_advice(unexpected)}. "
+        f'{mismatch_summary(model, state_dict)}. Likely cause: {mismatch_advice(unexpected)}. '
         f'To load it partially anyway (the weights it lacks stay as initialised), set {option}.')
 
 

@@ -35,16 +35,30 @@ def cityscapes_root():
     return make_cityscapes_scenes(osp.join(ROOT, 'data/demo/cityscapes'))
 
 
-@pytest.fixture(autouse=True)
-def no_default_scope_left_behind():
-    """MMEngine's current default scope is the newest ``DefaultScope`` made in the process, and every Runner makes
-    one: without this, a test's scope-less build depended on which test its worker had run before (a detection test
-    left 'mmdet', and MMRazor's ``SingleTeacherDistill`` was then not found)."""
+def _restore_default_scopes():
+    """Yield, then put MMEngine's ``DefaultScope`` instances back as they were before (the current default scope is
+    the newest instance, and every Runner and ``init_default_scope`` makes one)."""
     from mmengine.registry import DefaultScope
     before = dict(DefaultScope._instance_dict)
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(before)
+
+
+@pytest.fixture(autouse=True)
+def no_default_scope_left_behind():
+    """Without it, a test's scope-less build depended on which test its worker had run before (a detection test
+    left 'mmdet', and MMRazor's ``SingleTeacherDistill`` was then not found)."""
+    yield from _restore_default_scopes()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def no_default_scope_left_behind_by_a_module():
+    """The same for module fixtures: they are set up before the function fixture above takes its snapshot, so a scope
+    they made (``init_default_scope('mmseg')`` in tests/kd_zero/test_seg_search.py, a module's shared Runner) stayed
+    for every later module (``KDZeroLoss is not in the mmseg::model registry`` in ``pytest tests/kd_zero``). Autouse
+    fixtures of a scope are set up before its other fixtures, so this snapshot precedes them."""
+    yield from _restore_default_scopes()
 
 
 @pytest.fixture

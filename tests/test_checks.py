@@ -33,6 +33,19 @@ def test_wrong_recorder_source_names_the_model_and_close_matches():
     assert "did you mean 'head.fc'" in msg
 
 
+def test_wrong_recorder_source_is_also_mmrazors_assertion_error_with_its_text():
+    """MMRazor's own recorder test expects ``AssertionError`` with ``'"conv3" is not in'``; callers of mmkd_ext
+    catch ``KeyError``: the error is both, and keeps MMRazor's text."""
+    from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
+    model = torch.nn.Sequential()
+    model.add_module('conv1', torch.nn.Conv2d(1, 1, 1))
+    recorder = ModuleOutputsRecorder('conv3')
+    with pytest.raises(AssertionError, match='"conv3" is not in the model.') as err:
+        recorder.prepare_from_model(model)
+    assert isinstance(err.value, KeyError)
+    assert str(err.value).startswith('"conv3" is not in the model. ModuleOutputsRecorder source \'conv3\'')
+
+
 def test_logits_of_different_class_counts_name_both_shapes():
     from mmpretrain.structures import DataSample
     algo = MODELS.build(kd(student_classes=4, teacher_classes=7))
@@ -64,6 +77,55 @@ def test_options_the_runner_reads_or_nested_keys_are_accepted():
     cfg = Config.fromfile('configs/fkd/fkd_resnet20_resnet8x0.5_1xb32-30e_digits.py')
     check_cfg_options(cfg, {'default_scope': 'mmpretrain', 'train_dataloader.dataset.store_dir': '/x',
                             'work_dir': 'work_dirs/fkd_resnet20_resnet8x0.5_1xb32-30e_digits'})
+
+
+STUDENT = 'configs/kd/resnet8x0.5_1xb32-30e_digits.py'
+KD = 'configs/kd/kd_logits_resnet20_resnet8x0.5_1xb32-30e_digits.py'
+
+
+@pytest.mark.parametrize('option, message', [
+    ('randomnes.seed=5', r"randomnes\.seed=5: the config \(top level\) has no key 'randomnes'; did you mean "
+                         r"'randomness\.seed'\?"),
+    ('default_hooks.checkpoint.max_keep_ckpt=1',
+     r"default_hooks\.checkpoint \('CheckpointHook'\) has no key 'max_keep_ckpt'; did you mean "
+     r"'default_hooks\.checkpoint\.max_keep_ckpts'"),
+    ('train_cfg.max_epoch=1', r"train_cfg \(EpochBasedTrainLoop / IterBasedTrainLoop\) has no key 'max_epoch'; did "
+                              r"you mean 'train_cfg\.max_epochs'"),
+])
+def test_a_misspelt_option_key_is_refused_before_training_naming_the_closest_key(tmp_path, option, message):
+    """``randomnes.seed=5`` trained with seed 0; ``max_keep_ckpt`` failed after the first epoch (issue 24, item 4)."""
+    from mmkd_ext.checks import UnknownOptionKeyError
+    from tools.train import main
+    with pytest.raises(KeyError, match=message) as err:
+        main([STUDENT, '--work-dir', str(tmp_path), '--cfg-options', option])
+    assert isinstance(err.value, UnknownOptionKeyError)
+    assert not list(tmp_path.iterdir())  # refused before the Runner made its work dir
+
+
+def test_a_misspelt_argument_of_a_typed_setting_is_refused():
+    from mmengine.config import Config
+
+    from mmkd_ext.checks import check_cfg_options
+    with pytest.raises(KeyError, match=r"model\.distiller\.distill_losses\.loss_kl \('KLDivergence'\) has no key "
+                                       r"'taux'; did you mean 'model\.distiller\.distill_losses\.loss_kl\.tau'"):
+        check_cfg_options(Config.fromfile(KD), {'model.distiller.distill_losses.loss_kl.taux': 2})
+
+
+def test_new_keys_the_enclosing_type_takes_or_mmkd_ext_documents_are_accepted():
+    """Arguments of the class a dict builds (dataset ``indices``, MMRazor's ``teacher_ckpt`` and mmkd_ext's
+    ``teacher_ckpt_strict``, loop ``val_begin``), Runner arguments and ``load_from_strict`` at the top level."""
+    from mmengine.config import Config
+
+    from mmkd_ext.checks import check_cfg_options
+    cfg = Config.fromfile(KD)
+    del cfg.model['teacher_ckpt']
+    check_cfg_options(cfg, {
+        'train_dataloader.dataset.indices': 32, 'model.teacher_ckpt': 'x.pth', 'model.teacher_ckpt_strict': False,
+        'train_cfg.val_begin': 2, 'load_from_strict': False, 'log_level': 'WARNING', 'randomness.deterministic': True,
+        'custom_hooks': [dict(type='EMAHook')], 'default_hooks.checkpoint.max_keep_ckpts': 1,
+        'default_hooks.checkpoint.save_best': 'auto', 'model.distiller.distill_losses.loss_kl.loss_weight': 2.0,
+        'env_cfg.cudnn_benchmark': True, 'visualizer.vis_backends.0.type': 'LocalVisBackend',
+        'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale': 'dynamic'})  # the new type's argument
 
 
 def test_a_student_head_with_fewer_classes_than_the_labels_is_an_error_before_training(tmp_path, digits_root):

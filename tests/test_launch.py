@@ -204,3 +204,52 @@ def test_exit_after_tool_leaves_a_rank_of_several_without_interpreter_finalizati
     lines = proc.stdout.splitlines()
     assert lines[0] == 'work done' and 'atexit handlers ran' in lines
     assert ('interpreter went on' in lines) is went_on
+
+
+@pytest.mark.parametrize('made', [False, True])
+def test_resume_without_a_checkpoint_in_the_work_dir_is_an_error_naming_it(tmp_path, digits_root, made):
+    """MMEngine trained from scratch, "Auto resumed from the latest checkpoint None." the only sign (issue 24, 5)."""
+    from mmkd_ext.launch import NothingToResumeError
+    from tools.train import main
+    work = tmp_path / 'work'
+    if made:
+        work.mkdir()
+    with pytest.raises(FileNotFoundError) as err:
+        main([config_path('kd', 'resnet8x0.5_1xb32-30e_digits.py'), '--work-dir', str(work), '--resume',
+              '--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=32',
+              'val_dataloader.dataset.indices=16'])
+    assert isinstance(err.value, NothingToResumeError)
+    msg = str(err.value)
+    assert f"--resume: the work dir '{work}'" in msg and 'holds no checkpoint' in msg and 'Drop --resume' in msg
+    assert ('no epoch/iter checkpoint was saved' if made else 'the directory does not exist') in msg
+    assert not (work / 'epoch_1.pth').exists()
+
+
+@pytest.mark.parametrize('environ, expected', [({}, 1), ({'LOCAL_WORLD_SIZE': '4'}, 4),
+                                               ({'SLURM_NTASKS_PER_NODE': '8(x2)'}, 8),
+                                               ({'OMPI_COMM_WORLD_LOCAL_SIZE': '2'}, 2)])
+def test_local_world_size_from_each_launcher(environ, expected):
+    from mmkd_ext.launch import local_world_size
+    assert local_world_size(environ) == expected
+
+
+@pytest.mark.parametrize('cores, processes, current, expected', [(2, 2, 2, 1), (2, 1, 2, 2), (16, 4, 16, 4),
+                                                                 (16, 4, 2, 2), (2, 8, 2, 1)])
+def test_cpu_threads_share_the_cores_between_the_processes_of_a_node(cores, processes, current, expected):
+    from mmkd_ext.launch import cpu_threads
+    assert cpu_threads(cores, processes, current) == expected
+
+
+def test_a_cpu_rank_of_two_on_two_cores_runs_one_thread_and_says_so(monkeypatch):
+    """Two ranks of a node (srun, no OMP_NUM_THREADS) on a 2-core machine: one torch thread each (issue 24, item 13)."""
+    import mmkd_ext.launch as launch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 2)
+    set_to, logged = [], []
+    monkeypatch.setattr(torch, 'set_num_threads', set_to.append)
+    monkeypatch.setattr(launch, 'print_log', lambda msg, **kwargs: logged.append(msg))
+    assert launch.set_cpu_threads({'SLURM_NTASKS_PER_NODE': '2'}) == 1 and set_to == [1]
+    assert '2 process(es) of this job share the 2 core(s) of this node: 1 torch thread(s) per process' in logged[0]
+    assert launch.set_cpu_threads({'SLURM_NTASKS_PER_NODE': '2', 'OMP_NUM_THREADS': '2'}) is None  # the user chose
+    assert launch.set_cpu_threads({}) == 2 and set_to == [1]  # one process: torch's default kept

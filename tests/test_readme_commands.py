@@ -85,7 +85,7 @@ def test_dist_train_sh_trains_with_the_set_up_venv_without_activation(tmp_path, 
     argv += ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
              'train_dataloader.dataset.indices=32', 'val_dataloader.dataset.indices=20', 'log_level=WARNING']
     # a shell of a new user: no venv on PATH, no PYTHON, no PYTHONPATH
-    env = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'PYTHONPATH', 'VIRTUAL_ENV')}
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'PYTHONPATH', 'VIRTUAL_ENV', 'CONDA_PREFIX')}
     env.update(PATH='/usr/local/bin:/usr/bin:/bin', OMP_NUM_THREADS='1', PORT=str(free_port()))
     out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]

@@ -80,7 +80,7 @@ def test_a_second_process_waits_for_the_one_generating_the_same_root(tmp_path):
 
     from mmkd_ext.demo_data.layout import done_marker, root_lock
     root = str(tmp_path / 'cifar100')
-    ctx = mp.get_context('fork')
+    ctx = mp.get_context('fork')  # safe after torch's OpenMP threads: the child runs numpy and PIL only, no torch op
     started = ctx.Event()
     with root_lock(root):  # this process is "generating"
         child = ctx.Process(target=_generate_cifar100, args=(root, started))

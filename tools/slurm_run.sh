@@ -21,6 +21,11 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
+if ! command -v srun > /dev/null; then
+  echo "tools/slurm_run.sh: srun is not on PATH ($PATH): run this on a Slurm login node (or load the Slurm module);" \
+    "without Slurm use tools/dist_train.sh / tools/dist_test.sh (torchrun) or python tools/<tool>.py" >&2
+  exit 2
+fi
 if [ "$GPUS" -lt "$GPUS_PER_NODE" ]; then GPUS_PER_NODE=$GPUS; fi
 
 # shellcheck disable=SC2086  # SRUN_ARGS is a list of options

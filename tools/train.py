@@ -16,7 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mmkd_ext  # noqa: E402,F401  (compat layer + registration, before mmrazor loads)
 from mmkd_ext.checks import check_head_classes  # noqa: E402
 from mmkd_ext.data_checks import check_dataset_roots  # noqa: E402
-from mmkd_ext.launch import add_common_args, enable_amp, exit_after_tool, load_config  # noqa: E402
+from mmkd_ext.launch import add_common_args, check_auto_resume, enable_amp, exit_after_tool, load_config  # noqa: E402
 from mmkd_ext.weight_sources import check_weights_available  # noqa: E402
 
 
@@ -42,6 +42,7 @@ def main(argv=None):
             raise RuntimeError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
+        check_auto_resume(cfg.work_dir)  # MMEngine would train from scratch, with one INFO line as the only sign
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume

@@ -220,3 +220,38 @@ def test_every_cifar100_config_with_a_crd_teacher_loads_its_converted_checkpoint
         assert ckpt == f'checkpoints/crd/{arch}_cifar100_converted.pth', path
         seen += 1
     assert seen >= 18
+
+
+def _released(tmp_path, model):
+    src = tmp_path / 'ckpt_epoch_240.pth'
+    torch.save({'epoch': 240, 'model': model.state_dict(), 'accuracy': 70.0}, src)
+    return str(src)
+
+
+def test_an_unknown_arch_is_refused_listing_the_choices(tmp_path):
+    """``--arch resnet999`` passed as a 'resnet' family arch (issue 24, item 6)."""
+    src = _released(tmp_path, RDResNet(20, [16, 16, 32, 64]))
+    with pytest.raises(KeyError, match=r"unknown RepDistiller arch 'resnet999': --arch is one of \[.*'resnet110', "
+                                       r".*'resnet32x4'.*'wrn_40_2'"):
+        convert(src, str(tmp_path / 'out.pth'), 'resnet999')
+
+
+def test_weights_of_another_arch_of_the_family_are_refused_naming_theirs(tmp_path):
+    """resnet8x4 weights (same key names as resnet32x4 up to depth) given as --arch resnet32x4."""
+    src = _released(tmp_path, RDResNet(8, [32, 64, 128, 256]))
+    with pytest.raises(RuntimeError, match=r'does not hold RepDistiller resnet32x4 weights .*missing keys.*'
+                                           r'they are resnet8x4 weights: use --arch resnet8x4'):
+        convert(src, str(tmp_path / 'out.pth'), 'resnet32x4')
+    src = _released(tmp_path, RDResNet(8, [16, 16, 32, 64]))  # same depth, other widths: only shapes differ
+    with pytest.raises(RuntimeError, match=r'resnet8x4 weights \(.*\d+ shape mismatches.*use --arch resnet8$'):
+        convert(src, str(tmp_path / 'out.pth'), 'resnet8x4')
+
+
+def test_a_torchvision_file_is_recognised_and_sent_to_the_right_converter(tmp_path):
+    import torchvision
+    src = tmp_path / 'resnet18-f37072fd.pth'
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), src)
+    with pytest.raises(RuntimeError, match=r'holds torchvision ImageNet ResNet weights.*'
+                                           r'tools/model_converters/torchvision_to_mmpretrain\.py'):
+        convert(str(src), str(tmp_path / 'out.pth'), 'resnet32x4')
+    assert not (tmp_path / 'out.pth').exists()

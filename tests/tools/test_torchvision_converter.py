@@ -73,3 +73,23 @@ def test_a_file_that_is_not_a_state_dict_is_refused(tmp_path):
     torch.save({'epoch': 3}, path)
     with pytest.raises(KeyError, match='not a torchvision state dict'):
         convert(str(path), str(tmp_path / 'out.pth'), 'resnet18')
+
+
+def test_weights_of_another_arch_are_refused_naming_the_arch_they_are(tmp_path):
+    """resnet18 weights given as --arch resnet34 (issue 24, item 6): refused before anything is written."""
+    _, src = _released_file(tmp_path, 'resnet18')
+    dst = tmp_path / 'out.pth'
+    with pytest.raises(RuntimeError, match=r'does not hold torchvision resnet34 weights \(80 missing keys '
+                                           r'\(layer1\.2\.bn1\.bias.*\); they are torchvision resnet18 weights: '
+                                           r'use --arch resnet18') as err:
+        convert(src, str(dst), 'resnet34')
+    assert type(err.value).__name__ == 'CheckpointMismatchError'
+    assert not dst.exists()
+
+
+def test_an_unknown_arch_is_refused_listing_the_choices(tmp_path, capsys):
+    from tools.model_converters.torchvision_to_mmpretrain import main
+    with pytest.raises(SystemExit) as exit_:
+        main(['src.pth', str(tmp_path / 'out.pth'), '--arch', 'resnet999'])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'resnet999'" in capsys.readouterr().err

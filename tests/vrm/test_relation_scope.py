@@ -4,6 +4,7 @@ import os.path as osp
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from gloo_ranks import fork_safe_start_method
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -67,8 +68,9 @@ def single_process(scope: str, rows: list) -> dict:
 
 
 def test_global_relations_equal_the_one_process_relations_of_the_whole_batch(tmp_path):
-    # fork: the workers inherit the imported modules instead of importing mmkd_ext again (~10 s each)
-    mp.start_processes(worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2, join=True, start_method='fork')
+    # not a fork of this process: one after torch's OpenMP threads started hangs (issue 24, item 11)
+    mp.start_processes(worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2, join=True,
+                       start_method=fork_safe_start_method())
     ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in (0, 1)]
     whole = single_process('global', list(range(2 * B)))
     for out in ranks:  # every rank computes the loss of the whole batch; DDP's average is its gradient

@@ -16,12 +16,18 @@ downloaded here (no network at run time): fetch them with RepDistiller's script 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import os.path as osp
 import re
+import sys
 from typing import Callable, Dict, List, Tuple
 
 import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmkd_ext.weights import CheckpointMismatchError, build_on_meta, fitting_models, mismatch_summary  # noqa: E402
 
 # the teachers of the CRD CIFAR-100 tables (VRM Table 1, KD-Zero Table 3): arch -> (family, CRD top-1 %)
 RELEASED = {
@@ -52,15 +58,82 @@ _RULES: Dict[str, List[Tuple[str, str]]] = {
 }
 
 
+def our_backbones() -> Dict[str, Callable[[], torch.nn.Module]]:
+    """RepDistiller arch -> a function building our backbone of that arch (the archs this script converts)."""
+    from mmpretrain.models.backbones import ResNet_CIFAR
+
+    from mmkd_ext.models import CIFARVGG, CIFARResNet, CIFARWideResNet
+    from mmkd_ext.models.cifar_resnet import ARCHS as RESNETS
+    from mmkd_ext.models.cifar_vgg import ARCHS as VGGS
+    from mmkd_ext.models.cifar_wrn import ARCHS as WRNS
+    builders: Dict[str, Callable[[], torch.nn.Module]] = {}
+    for archs, cls in ((RESNETS, CIFARResNet), (WRNS, CIFARWideResNet), (VGGS, CIFARVGG)):
+        builders.update((arch, functools.partial(cls, arch=arch)) for arch in archs if arch != 'resnet8x0.5')  # ours
+    builders['ResNet50'] = functools.partial(ResNet_CIFAR, depth=50)
+    return builders
+
+
 def family_of(arch: str) -> str:
-    """The RepDistiller model file an arch comes from ('resnet', 'wrn', 'vgg' or 'resnetv2')."""
+    """The RepDistiller model file an arch comes from ('resnet', 'wrn', 'vgg' or 'resnetv2').
+
+    Raises:
+        KeyError: ``arch`` is none of :func:`our_backbones` (the message lists them).
+    """
+    if arch not in our_backbones():
+        raise KeyError(f'unknown RepDistiller arch {arch!r}: --arch is one of {sorted(our_backbones())} (the '
+                       f'teachers of the CRD tables: {sorted(RELEASED)})')
     if arch in RELEASED:
         return RELEASED[arch][0]
-    for prefix, family in (('resnet', 'resnet'), ('wrn', 'wrn'), ('vgg', 'vgg'), ('ResNet', 'resnetv2')):
-        if arch.startswith(prefix):
-            return family
-    raise KeyError(f'unknown RepDistiller arch {arch!r}; use one of {sorted(RELEASED)} or a resnet*/wrn_*/vgg*/ResNet* '
-                   'arch of the same model files')
+    prefixes = (('resnet', 'resnet'), ('wrn', 'wrn'), ('vgg', 'vgg'), ('ResNet', 'resnetv2'))
+    return next(family for prefix, family in prefixes if arch.startswith(prefix))
+
+
+def is_torchvision_resnet(state_dict: Dict[str, torch.Tensor]) -> bool:
+    """Whether the weights are a torchvision ImageNet ResNet's (7x7 stem conv, four stages), not RepDistiller's."""
+    stem = state_dict.get('conv1.weight', state_dict.get('module.conv1.weight'))
+    return stem is not None and tuple(stem.shape[-2:]) == (7, 7) and any('layer4.' in k for k in state_dict)
+
+
+def archs_of(state_dict: Dict[str, torch.Tensor]) -> List[str]:
+    """The archs of :func:`our_backbones` whose (converted) backbone ``state_dict`` fits exactly."""
+    builders, fit = our_backbones(), []
+    for family in FAMILIES:
+        try:
+            converted = convert_state_dict(state_dict, family)
+        except KeyError:  # keys of another model file
+            continue
+        backbone = {k[len('backbone.'):]: v for k, v in converted.items() if k.startswith('backbone.')}
+        fit += fitting_models(backbone, {a: b for a, b in builders.items() if family_of(a) == family})
+    return fit
+
+
+def check_arch(state_dict: Dict[str, torch.Tensor], arch: str, src: str) -> None:
+    """Refuse weights that are not RepDistiller's ``arch`` (another arch, or a torchvision ImageNet file).
+
+    Args:
+        state_dict: the released model state dict.
+        arch: the ``--arch`` given.
+        src: the file, for the message.
+
+    Raises:
+        CheckpointMismatchError: names the tool for a torchvision file, else the arch the weights fit, if any.
+    """
+    if is_torchvision_resnet(state_dict):
+        raise CheckpointMismatchError(
+            f'{src} holds torchvision ImageNet ResNet weights (7x7 stem, layer4), not a RepDistiller CIFAR model: '
+            'convert it with tools/model_converters/torchvision_to_mmpretrain.py SRC DST --arch resnet{18,34,50,...}')
+    family = family_of(arch)
+    try:
+        converted = convert_state_dict(state_dict, family)
+        summary = mismatch_summary(build_on_meta(our_backbones()[arch]),
+                                   {k[len('backbone.'):]: v for k, v in converted.items() if k.startswith('backbone.')})
+    except KeyError as err:
+        summary = str(err).strip('"')
+    if not summary:
+        return
+    fit = archs_of(state_dict)
+    advice = f'they are {fit[0]} weights: use --arch {fit[0]}' if fit else 'they fit none of the archs of --arch'
+    raise CheckpointMismatchError(f'{src} does not hold RepDistiller {arch} weights ({summary}); {advice}')
 
 
 def convert_key(key: str, family: str) -> str:
@@ -99,7 +172,9 @@ def load_released(path: str) -> Dict[str, torch.Tensor]:
 def convert(src: str, dst: str, arch: str) -> dict:
     """Convert ``src`` (released) into ``dst`` (MMEngine checkpoint); returns the written checkpoint."""
     family = family_of(arch)
-    out = dict(state_dict=convert_state_dict(load_released(src), family),
+    released = load_released(src)
+    check_arch(released, arch, src)
+    out = dict(state_dict=convert_state_dict(released, family),
                meta=dict(source=osp.basename(src), arch=arch, converted_by='repdistiller_to_mmkd.py',
                          released_top1=RELEASED.get(arch, (None, None))[1]))
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)

@@ -18,12 +18,18 @@ downloaded here (no network at run time): fetch them from https://download.pytor
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import os.path as osp
 import re
-from typing import Dict, Optional
+import sys
+from typing import Callable, Dict, Optional
 
 import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmkd_ext.weights import CheckpointMismatchError, build_on_meta, fitting_models, mismatch_summary  # noqa: E402
 
 # torchvision arch -> (mmpretrain config of the same model, IMAGENET1K_V1 file, top-1 % the KD papers report)
 RELEASED = {
@@ -67,6 +73,34 @@ def load_released(path: str) -> Dict[str, torch.Tensor]:
     return ckpt
 
 
+def torchvision_builders() -> Dict[str, Callable[[], torch.nn.Module]]:
+    """arch -> a function building torchvision's model of that arch (random weights, no download)."""
+    import torchvision
+    return {arch: functools.partial(getattr(torchvision.models, arch), weights=None) for arch in RELEASED}
+
+
+def check_arch(state_dict: Dict[str, torch.Tensor], arch: str, src: str) -> None:
+    """Refuse weights that are not torchvision's ``arch`` (e.g. resnet18 weights given as ``--arch resnet34``).
+
+    Args:
+        state_dict: the torchvision state dict (``module.`` prefixes allowed).
+        arch: the ``--arch`` given.
+        src: the file, for the message.
+
+    Raises:
+        CheckpointMismatchError: the keys or shapes are not those of ``arch``; names the arch they fit, if any.
+    """
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+    builders = torchvision_builders()
+    summary = mismatch_summary(build_on_meta(builders[arch]), state_dict)
+    if not summary:
+        return
+    fit = fitting_models(state_dict, builders)
+    advice = (f'they are torchvision {fit[0]} weights: use --arch {fit[0]}' if fit else
+              f'they fit none of {sorted(RELEASED)}: is {src} a torchvision ImageNet ResNet file?')
+    raise CheckpointMismatchError(f'{src} does not hold torchvision {arch} weights ({summary}); {advice}')
+
+
 def build_mmpretrain_model(arch: str) -> torch.nn.Module:
     """The mmpretrain ``ImageClassifier`` the converted weights are for (random init, no download)."""
     from mmengine.hub import get_config
@@ -96,6 +130,7 @@ def convert(src: str, dst: str, arch: str, verify: bool = False) -> dict:
     if arch not in RELEASED:
         raise KeyError(f'--arch {arch!r}: one of {sorted(RELEASED)}')
     original = load_released(src)
+    check_arch(original, arch, src)
     converted = convert_state_dict(original)
     meta = dict(source=osp.basename(src), arch=arch, converted_by='torchvision_to_mmpretrain.py',
                 mmpretrain_config=RELEASED[arch][0], released_top1=RELEASED[arch][2])
