@@ -2,8 +2,9 @@
 
 One weight-shared network (the *architecture*), initialised from the teacher, is trained so that every
 candidate sub-network (binary masks of scale s, nested) mimics a frozen teacher. Each step runs the
-teacher once, then for every candidate scale the masked student, and accumulates
-``(L_ce + alpha L_logit + beta L_feat) / |scales|`` before one optimizer step.
+teacher once, then for every candidate scale of the step the masked student, and accumulates
+``(L_ce + alpha L_logit + beta L_feat) / |subset|`` before one optimizer step. The subset is every candidate
+(Algorithm 1) or a sample of them (``candidates_per_step``, :mod:`mmkd_ext.amd.sampling`).
 
 The same algorithm runs the later iterations of the chain: ``teacher_scale < 1`` masks the frozen
 teacher to the selected TA (same ranking, so the TA is a sub-network of the joint network), and

@@ -90,6 +90,8 @@ class AMDCandidatesValLoop(ValLoop):
         if n <= 0 or getattr(model, 'bn_bank', None) is None:
             return
         loader = getattr(self.runner, 'train_dataloader', None)
+        if isinstance(loader, dict):  # a runner that validates without training (runner.val()) has not built it
+            loader = self.runner.build_dataloader(loader)
         if loader is None:
             print_log('AMDCandidatesValLoop: no train_dataloader to recalibrate the BN statistics on; validating '
                       'with the training-time statistics (set bn_recalibration_batches=0 to silence)',
