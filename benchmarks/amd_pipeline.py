@@ -6,8 +6,15 @@
 2. Latency, parameters and FLOPs (MMEngine count) of the exported pruned student vs the masked model and the
    teacher (resnet20 at 30% and ViT-Base at 15%).
 
-    python benchmarks/amd_pipeline.py [--epochs 2] [--candidates 3] [--skip-chain] [--skip-export] [--large]
-        [--candidate-mode masked sliced]
+    python benchmarks/amd_pipeline.py [--epochs 2] [--skip-chain] [--skip-export] [--large]
+        [--m 3 9 15] [--modes all sandwich single] [--num-random 2]
+    python benchmarks/amd_pipeline.py --compare-candidate-modes [--candidates 3] [--candidate-mode masked sliced]
+
+3. (issue 26, default chain part) for every m of ``--m`` and every candidate sampling mode of ``--modes``
+   (``AMDDistill.candidates_per_step``): the chain's cost / one KD run, the joint stage's cost / one KD run and
+   against the same mode at the smallest m, each next to its FLOPs bound (teacher forward 1 + forward/backward
+   3 x scale per trained candidate and step, against 1 + 3 x 0.3 for KD), the selected TA and the student's top-1.
+   ``--compare-candidate-modes`` runs the older masked-vs-sliced comparison (plus MMD) at ``--candidates``.
 
 ``--large`` runs 12 epochs per run instead of 2, so the per-epoch costs outweigh the fixed cost of building
 each Runner (about 5 s: configs, model, checkpoint, FLOPs count for the pruner). Every figure is printed with
@@ -38,7 +45,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmkd_ext  # noqa: E402,F401
-from mmkd_ext.amd.flops import total_flops  # noqa: E402
+from mmkd_ext.amd.flops import candidate_scales, total_flops  # noqa: E402
 from mmkd_ext.amd.pipeline import AMDPipeline  # noqa: E402
 from mmkd_ext.amd.pruner import AMDPruner  # noqa: E402
 from mmkd_ext.registry import MODELS  # noqa: E402
@@ -47,15 +54,15 @@ CONFIG = osp.join(ROOT, 'configs', 'amd', 'amd_resnet20_resnet20-p30_1xb32-6e_di
 TEACHER = osp.join(ROOT, 'work_dirs', 'digits_teacher', 'epoch_30.pth')
 
 
-def base_config(work: str, epochs: int, m: int) -> Config:
+def base_config(work: str, epochs: int, m: int, teacher: str = TEACHER) -> Config:
     cfg = Config.fromfile(CONFIG)
-    if not osp.exists(TEACHER):
-        teacher = MODELS.build(cfg.model.teacher)
+    if not osp.exists(teacher):
+        model = MODELS.build(cfg.model.teacher)
         path = osp.join(work, 'random_teacher.pth')
-        torch.save({'state_dict': teacher.state_dict()}, path)
+        torch.save({'state_dict': model.state_dict()}, path)
         cfg.model.teacher_ckpt = path
     else:
-        cfg.model.teacher_ckpt = TEACHER
+        cfg.model.teacher_ckpt = teacher
     iters = epochs * 10
     cfg.amd.num_candidates = m
     cfg.amd.joint_train_cfg = cfg.amd.final_train_cfg = dict(max_epochs=epochs, val_interval=epochs)
@@ -131,6 +138,91 @@ def chain_benchmark(epochs: int, m: int, modes=('masked', )) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def expected_step_scales(scales, mode: str, k: int) -> float:
+    """Expected sum of the trained candidates' scales per step (the subset rule of mmkd_ext/amd/sampling.py)."""
+    middle = scales[1:-1]
+    if mode == 'all' or (mode == 'sandwich' and k >= len(middle)):
+        return sum(scales)
+    if mode == 'single':
+        return sum(scales) / len(scales)
+    return scales[0] + scales[-1] + k * sum(middle) / len(middle)
+
+
+def flops_bounds(m: int, mode: str, k: int, target: float, st: dict) -> tuple:
+    """FLOPs of a joint step and of the whole chain per KD step (forward 1, backward 2 units; KD: 1 + 3 target).
+
+    The final stage (trained only when a TA above the target was selected) adds a step of the TA as teacher and
+    the candidates <= the TA, under the same sampling rule.
+    """
+    scales = candidate_scales(target, m)
+    kd = 1 + 3 * target
+    joint = (1 + 3 * expected_step_scales(scales, mode, k)) / kd
+    final = 0.0
+    if st['final'].get('trained'):
+        ta = st['select_1']['selected_scale']
+        below = [s for s in scales if s <= ta + 1e-9]
+        final = (ta + 3 * expected_step_scales(below, mode, k)) / kd
+    return joint, joint + final
+
+
+def sampling_chain(cfg: Config, work: str, m: int, mode: str, k: int, candidate_mode: str,
+                   recalibration: int = None) -> tuple:
+    """One AMD chain with ``m`` candidates and ``candidates_per_step=mode``; (wall s, state, load after).
+
+    ``recalibration``: ``val_cfg.bn_recalibration_batches`` (None: the loop's default, off for ``'all'``).
+    """
+    cfg = copy.deepcopy(cfg)
+    cfg.val_cfg.bn_recalibration_batches = recalibration
+    cfg.amd.num_candidates = m
+    cfg.model.pruner.candidate_mode = candidate_mode
+    cfg.model.candidates_per_step = dict(mode=mode, num_random=k, seed=0)
+    start = time.perf_counter()
+    state = AMDPipeline(cfg, osp.join(work, f'amd_m{m}_{mode}'), log=lambda *_: None).run()
+    return time.perf_counter() - start, state, load()
+
+
+def sampling_benchmark(epochs: int, ms, modes, k: int, candidate_mode: str = 'sliced', teacher: str = TEACHER,
+                       recalibration: int = None) -> None:
+    """Chain and joint-stage cost per (m, sampling mode) against one KD run and the FLOPs bounds (issue 26).
+
+    KD is timed after the first chain and again at the end (the machine's load drifts); the ratios use their mean.
+    """
+    work = tempfile.mkdtemp(prefix='amd_bench_')
+    try:
+        cfg = base_config(work, epochs, ms[0], teacher)
+        target = cfg.amd.student_scale
+        print(f'== candidate sampling (issue 26): digits, {epochs} epochs per run, {candidate_mode} candidates, '
+              f'k={k}, BN recalibration {recalibration}, 1 torch thread; {load()} before', flush=True)
+        chains, kd = {}, []
+        for m in ms:
+            for mode in modes:
+                chains[m, mode] = sampling_chain(cfg, work, m, mode, k, candidate_mode, recalibration)
+                wall, st, ld = chains[m, mode]
+                print(f'   m={m:2d} {mode:8s} chain {wall:6.1f} s (joint {st["joint_1"]["wall_s"]:.1f} s, final '
+                      f'{st["final"]["wall_s"]:.1f} s), TA {st["select_1"]["selected_scale"]:.2f}, student top-1 '
+                      f'{st["final"]["student_accuracy"]:.1f}; {ld}', flush=True)
+                if not kd:
+                    student_cfg = Config.fromfile(st['export']['student']['config']).model.to_dict()
+                    kd.append(kd_run(cfg, osp.join(work, 'kd0'), student_cfg, cfg.model.teacher_ckpt))
+        kd.append(kd_run(cfg, osp.join(work, 'kd1'), student_cfg, cfg.model.teacher_ckpt))
+        kd_s = sum(kd) / len(kd)
+        print(f'single-step KD: {kd[0]:.1f} s after the first chain, {kd[1]:.1f} s at the end; mean {kd_s:.1f} s; '
+              f'{load()} after')
+        print('| m | mode | chain / KD (bound) | joint / KD (bound) | joint / joint at m=%d (bound) | TA | top-1 |'
+              % ms[0])
+        print('|---|---|---|---|---|---|---|')
+        for (m, mode), (wall, st, _) in chains.items():
+            joint_b, chain_b = flops_bounds(m, mode, k, target, st)
+            base_wall, base_st, _ = chains[ms[0], mode]
+            base_b = flops_bounds(ms[0], mode, k, target, base_st)[0]
+            joint_s = st['joint_1']['wall_s']
+            print(f'| {m} | {mode} | {wall / kd_s:.2f}x ({chain_b:.2f}x) | {joint_s / kd_s:.2f}x ({joint_b:.2f}x) | '
+                  f'{joint_s / base_st["joint_1"]["wall_s"]:.2f}x ({joint_b / base_b:.2f}x) | '
+                  f'{st["select_1"]["selected_scale"]:.2f} | {st["final"]["student_accuracy"]:.1f} |')
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def latency(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
     with torch.no_grad():
         model(x)
@@ -178,12 +270,27 @@ def main() -> None:
                         help='AMD chains to time side by side (pruner.candidate_mode, mmkd_ext/amd/slicing.py)')
     parser.add_argument('--large', action='store_true',
                         help=f'{LARGE_EPOCHS} epochs per run, so per-epoch costs dominate the Runner start-up')
+    parser.add_argument('--teacher', default=TEACHER, help='teacher checkpoint (a random resnet20 if it is missing)')
+    parser.add_argument('--m', type=int, nargs='+', default=[3, 9, 15], help='candidate counts of the sampling grid')
+    parser.add_argument('--modes', nargs='+', default=['all', 'sandwich', 'single'],
+                        choices=['all', 'sandwich', 'single'], help='candidates_per_step modes of the sampling grid')
+    parser.add_argument('--num-random', type=int, default=2, help="random middle candidates of 'sandwich'")
+    parser.add_argument('--bn-recalibration', type=int, default=None,
+                        help="val_cfg.bn_recalibration_batches of every chain (default: 8 when sampled, 0 for 'all')")
+    parser.add_argument('--compare-candidate-modes', action='store_true',
+                        help='the masked-vs-sliced chain comparison (with MMD) at --candidates instead of the grid')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.skip_export:
         export_all()
-    if not args.skip_chain:
-        chain_benchmark(LARGE_EPOCHS if args.large else args.epochs, args.candidates, tuple(args.candidate_mode))
+    epochs = LARGE_EPOCHS if args.large else args.epochs
+    if args.skip_chain:
+        return
+    if args.compare_candidate_modes:
+        chain_benchmark(epochs, args.candidates, tuple(args.candidate_mode))
+    else:
+        sampling_benchmark(epochs, args.m, args.modes, args.num_random, args.candidate_mode[-1],
+                           args.teacher, args.bn_recalibration)
 
 
 def export_all() -> None:

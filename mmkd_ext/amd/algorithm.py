@@ -2,8 +2,9 @@
 
 One weight-shared network (the *architecture*), initialised from the teacher, is trained so that every
 candidate sub-network (binary masks of scale s, nested) mimics a frozen teacher. Each step runs the
-teacher once, then for every candidate scale the masked student, and accumulates
-``(L_ce + alpha L_logit + beta L_feat) / |scales|`` before one optimizer step.
+teacher once, then for every candidate scale of the step the masked student, and accumulates
+``(L_ce + alpha L_logit + beta L_feat) / |subset|`` before one optimizer step. The subset is every candidate
+(Algorithm 1) or a sample of them (``candidates_per_step``, :mod:`mmkd_ext.amd.sampling`).
 
 The same algorithm runs the later iterations of the chain: ``teacher_scale < 1`` masks the frozen
 teacher to the selected TA (same ranking, so the TA is a sub-network of the joint network), and
@@ -29,6 +30,7 @@ from ..weights import load_weights
 from .bn_stats import BNStatBank, batch_norms, load_bn_stats
 from .losses import dkd, feature_mimic, logit_kd
 from .pruner import AMDPruner, load_scores
+from .sampling import candidate_subset, check_candidates_per_step
 
 
 class OutputRecorder:
@@ -95,6 +97,8 @@ class AMDDistill(BaseAlgorithm):
             feature where widths differ (None: no connectors).
         private_bn_stats: keep BatchNorm running statistics per candidate ([R] ours, see
             :mod:`mmkd_ext.amd.bn_stats`); no effect on LayerNorm models.
+        candidates_per_step: ``dict(mode='all' | 'sandwich' | 'single', num_random=2, seed=0)``: the
+            candidates trained each step (:mod:`mmkd_ext.amd.sampling`); ``'all'`` (default) is Algorithm 1.
         data_preprocessor, init_cfg: as in :class:`BaseAlgorithm`.
     """
 
@@ -108,6 +112,7 @@ class AMDDistill(BaseAlgorithm):
                  logit_module: str = 'head.fc', feature_modules: Sequence[str] = (),
                  teacher_feature_modules: Optional[Sequence[str]] = None,
                  connector_channels: Optional[Sequence[Tuple[int, int]]] = None, private_bn_stats: bool = True,
+                 candidates_per_step: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
         if logit_loss not in ('kl', 'dkd'):
@@ -121,6 +126,9 @@ class AMDDistill(BaseAlgorithm):
         self.alpha, self.beta, self.tau, self.ce_weight = alpha, beta, tau, ce_weight
         self.logit_loss, self.dkd_cfg = logit_loss, dict(zeta=1.0, eta=8.0, tau=4.0, **(dkd_cfg or {}))
         self.scales = sorted((float(s) for s in scales), reverse=True) if scales else None
+        self.candidates_per_step = check_candidates_per_step(candidates_per_step)
+        # joint steps taken: a buffer, so the subset sequence continues after a resume (and is equal on all ranks)
+        self.register_buffer('candidate_iter', torch.zeros((), dtype=torch.long))
         self.teacher_scale = float(teacher_scale)
         scores = load_scores(importance_file) if importance_file else None
         self.pruner = self._make_pruner(self.architecture, pruner, scores, l1_greedy_scale) if self.scales else None
@@ -173,6 +181,23 @@ class AMDDistill(BaseAlgorithm):
         """Per-candidate BN statistics (``{}`` without a bank), saved next to the student weights."""
         return self.bn_bank.export(self.architecture) if self.bn_bank is not None else {}
 
+    def step_candidates(self, advance: bool = True) -> List[Optional[float]]:
+        """The candidates of this step (``[None]`` for a fixed student); ``advance`` counts the step.
+
+        Args:
+            advance: increment :attr:`candidate_iter` (a training step); False draws nothing (all candidates).
+
+        Returns:
+            The scales to train, largest first (:func:`~mmkd_ext.amd.sampling.candidate_subset`).
+        """
+        if not self.scales:
+            return [None]
+        if not advance:
+            return list(self.scales)
+        iteration = int(self.candidate_iter)
+        self.candidate_iter += 1
+        return candidate_subset(self.scales, iteration, **self.candidates_per_step)
+
     def train(self, mode: bool = True) -> 'AMDDistill':
         super().train(mode)
         self.teacher.eval()  # frozen teacher, eval() mode (METHODS.md §0)
@@ -215,7 +240,8 @@ class AMDDistill(BaseAlgorithm):
 
     def train_step(self, data: Union[dict, tuple, list], optim_wrapper: OptimWrapper,
                    wrapper: Optional[nn.Module] = None) -> Dict[str, Tensor]:
-        """One step of supp. Algorithm 1: teacher once, every candidate accumulates its gradient, one update.
+        """One step of supp. Algorithm 1: teacher once, each candidate of the step accumulates its gradient, one
+        update (the candidates: :meth:`step_candidates`, all of them by default).
 
         Each candidate's graph is freed by its own backward. Under
         :class:`~mmkd_ext.amd.wrapper.AMDDistributedDataParallel` (``wrapper``) the candidates' forwards run
@@ -227,12 +253,12 @@ class AMDDistill(BaseAlgorithm):
             wrapper: the DDP wrapper around this model, or None (single process).
 
         Returns:
-            Log variables: ``loss_ce``, ``loss_logit``, ``loss_feat`` (means over candidates) and ``loss``.
+            Log variables: ``loss_ce``, ``loss_logit``, ``loss_feat`` (means over the step's candidates) and ``loss``.
         """
         model = wrapper if wrapper is not None else self
         data = self.data_preprocessor(data, True)
         inputs, samples = data['inputs'], data['data_samples']
-        scales = self.scales or [None]
+        scales = self.step_candidates()
         log: Dict[str, Tensor] = {}
         with optim_wrapper.optim_context(model):  # autocast under AmpOptimWrapper, teacher included
             t_logits, t_feats = self._teacher_outputs(inputs)
@@ -252,7 +278,7 @@ class AMDDistill(BaseAlgorithm):
         return log
 
     def loss(self, inputs: Tensor, data_samples=None) -> Dict[str, Tensor]:
-        """Sum of the candidates' losses (for ``mode='loss'``; training uses :meth:`train_step`).
+        """Mean of the step's candidates' losses (for ``mode='loss'``; training uses :meth:`train_step`).
 
         All m candidate graphs stay alive until the caller's backward; a DDP wrapper that calls this in
         training (MMEngine's ``MMDistributedDataParallel``) is warned about once.
@@ -265,7 +291,7 @@ class AMDDistill(BaseAlgorithm):
                       'backward', logger='current', level=logging.WARNING)
         t_logits, t_feats = self._teacher_outputs(inputs)
         total: Dict[str, Tensor] = {}
-        scales = self.scales or [None]
+        scales = self.step_candidates(advance=self.training and torch.is_grad_enabled())
         for scale in scales:
             self.set_scale(scale)
             for k, v in self.candidate_losses(inputs, data_samples, t_logits, t_feats).items():

@@ -285,8 +285,11 @@ class AMDPipeline:
         if not metrics:  # killed after the last epoch's checkpoint: nothing was validated in this process
             metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
         if held_out:  # the run validated on the held-out images; report val_dataloader's metrics as well
-            loop = runner.build_val_loop(dict(self.cfg.val_cfg, dataloader=copy.deepcopy(self.cfg.val_dataloader),
-                                              evaluator=copy.deepcopy(self.cfg.val_evaluator)))
+            val_cfg = dict(self.cfg.val_cfg, dataloader=copy.deepcopy(self.cfg.val_dataloader),
+                           evaluator=copy.deepcopy(self.cfg.val_evaluator))
+            if 'AMDCandidatesValLoop' in str(val_cfg.get('type')):  # keep the BN statistics the selection used
+                val_cfg['bn_recalibration_batches'] = 0
+            loop = runner.build_val_loop(val_cfg)
             metrics = {**{f'held_out/{k}': v for k, v in metrics.items()},
                        **{k: float(v) for k, v in loop.run().items()}}
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model

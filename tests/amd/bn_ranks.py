@@ -78,3 +78,22 @@ def train_then_validate(rank: int, out: str) -> None:
     recorder = StatsRecorder(algo)
     AMDCandidatesValLoop(_Runner(ddp), _Batches([batch(99, 2)]), recorder).run()
     torch.save(dict(trained=trained, validated=recorder.seen), osp.join(out, f'bn_rank{rank}.pth'))
+
+
+def sampled_steps(rank: int, out: str, steps: int) -> None:
+    """``steps`` AMD steps under DDP with ``candidates_per_step='single'``; saves the candidates each step trained."""
+    torch.manual_seed(0)
+    algo = AMDDistill(architecture=RESNET8, teacher=RESNET8, teacher_ckpt=None, student_ckpt=None,
+                      scales=[0.9, 0.7, 0.5, 0.3], pruner=dict(input_shape=INPUT), feature_modules=['backbone.layer3'],
+                      candidates_per_step=dict(mode='single', seed=5)).train()
+    trained, set_scale = [], algo.set_scale
+    algo.set_scale = lambda s: (trained.append(s), set_scale(s))  # records every candidate switch
+    ddp = AMDDistributedDataParallel(module=algo, device_ids=None)
+    wrapper = OptimWrapper(torch.optim.SGD(algo.architecture.parameters(), lr=0.1))
+    per_step = []
+    for step in range(steps):
+        trained.clear()
+        ddp.train_step(batch(10 * step + rank), wrapper)
+        per_step.append([s for s in trained if s is not None])
+    params = {k: v.detach().clone() for k, v in algo.architecture.named_parameters()}
+    torch.save(dict(subsets=per_step, params=params), osp.join(out, f'sampled_rank{rank}.pth'))

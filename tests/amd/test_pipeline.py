@@ -391,3 +391,24 @@ def test_default_lambda_rule_selects_a_real_ta_and_the_student_is_distilled_from
     dumped = Config.fromfile(next(p for p in glob.glob(str(tmp_path / 'work' / 'final' / '*.py'))))
     assert dumped.model.teacher_scale == pytest.approx(select['selected_scale'])  # the TA teaches the student
     assert dumped.model.teacher_ckpt == state['joint_1']['student'] and min(dumped.model.scales) == pytest.approx(0.15)
+
+
+def test_sampled_joint_stage_recalibrates_once_and_saves_the_selection_statistics(tmp_path, teacher_ckpt,
+                                                                                  monkeypatch):
+    from mmkd_ext.amd import loops
+    calls = []
+    recalibrate = loops.recalibrate_bn
+
+    def record(model, scale, batches):
+        calls.append(scale)
+        return recalibrate(model, scale, batches)
+
+    monkeypatch.setattr(loops, 'recalibrate_bn', record)
+    tiny = _write_config(tmp_path, teacher_ckpt, 1)
+    path = tmp_path / 'amd_single.py'
+    path.write_text(f"_base_ = [{tiny!r}]\nmodel = dict(candidates_per_step=dict(mode='single'))\n"
+                    "val_cfg = dict(bn_recalibration_batches=1)\n")
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'select_1')
+    scales = state['joint_1']['scales']
+    # one recalibration per candidate, before the held-out validation; the val_dataloader pass reuses them
+    assert calls == scales
