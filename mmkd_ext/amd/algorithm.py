@@ -194,8 +194,11 @@ class AMDDistill(BaseAlgorithm):
             return [None]
         if not advance:
             return list(self.scales)
-        iteration = int(self.candidate_iter)
-        self.candidate_iter += 1
+        self.candidate_iter += 1  # on the buffer's device: no wait for the GPU
+        if self.candidates_per_step.get('mode', 'all') == 'all':  # nothing to draw: the counter is not read
+            return list(self.scales)
+        # a sampled subset is drawn on the host from (seed, iteration): one read of the counter per step
+        iteration = int(self.candidate_iter) - 1
         return candidate_subset(self.scales, iteration, **self.candidates_per_step)
 
     def train(self, mode: bool = True) -> 'AMDDistill':

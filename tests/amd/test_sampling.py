@@ -139,3 +139,16 @@ def test_no_recalibration_by_default_when_all_candidates_train(teacher_ckpt):  #
     runner.train_dataloader = _Recorded([batch(1)])
     AMDCandidatesValLoop(runner, _Recorded([batch(99, 2)]), StatsRecorder(sampled)).run()
     assert runner.train_dataloader.reads == 2  # one per candidate
+
+
+def test_all_candidates_step_reads_no_counter_and_runs_on_fake_cuda(teacher_ckpt):  # noqa: F811
+    """With every candidate trained (the default) the step counter is only incremented on its device, never read
+    on the host: reading it (int()) waited for the GPU every step, and the fake-CUDA device check stopped there and
+    replayed every module of the model (the Swin-T and ViT-B AMD checks then ran past the suite's time limit)."""
+    from mmkd_ext.device_check import fake_cuda_train_step
+    algo = _algorithm(teacher_ckpt, scales=[0.8, 0.6, 0.4]).train()
+    report = fake_cuda_train_step(algo, _batch())
+    assert report.status == 'checked', report.summary()
+    wrapper = OptimWrapper(torch.optim.SGD(algo.architecture.parameters(), lr=0.1))
+    algo.train_step(_batch(), wrapper)
+    assert int(algo.candidate_iter) == 1  # still counted (a later switch to a sampled mode resumes the sequence)
