@@ -434,11 +434,14 @@ class Ranking:
         Returns:
             ``{unit name: (size,) bool}``.
         """
-        keep = {name: torch.ones(size, dtype=torch.bool) for name, size in self.sizes.items()}
+        removed: Dict[str, List[int]] = {}
         for key, order in self.order.items():
             n_remove = min(len(order), int(round(ratio * self.totals[key])))
             for name, idx in order[:n_remove]:
-                keep[name][idx] = False
+                removed.setdefault(name, []).append(idx)
+        keep = {name: torch.ones(size, dtype=torch.bool) for name, size in self.sizes.items()}
+        for name, idxs in removed.items():  # one indexed write per unit, not one per structure (a bisection of the
+            keep[name][torch.tensor(idxs, dtype=torch.long)] = False  # scale solver calls this tens of times)
         return keep
 
 
