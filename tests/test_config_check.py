@@ -115,6 +115,7 @@ def fake_cuda_records(work_dir: str, config: str) -> list:
     return records
 
 
+@pytest.mark.timeout(900)  # the AMD ViT-B / Swin-T / DeepLabV3-R101 pipelines: ~2-5 min each, more on a loaded machine
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS])
 def test_config_runs_end_to_end_on_standin_data(path, tmp_path, record_property):
     report = check_config(path, str(tmp_path / 'check'), shrink_inputs=True, extra_hooks=[FAKE_CUDA_HOOK])

@@ -300,3 +300,13 @@ def test_detector_stops_at_the_anchor_assignment_and_replays_the_distillation_lo
         'if weight is not None and not torch.any(weight > 0):')}
     assert report.not_checked == ['<model>', 'architecture', 'architecture.bbox_head.loss_bbox']
     assert report.modules_run - report.modules_checked == 3
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain', 'mmrazor'])
+def test_hook_is_found_from_every_default_scope(scope):
+    """The config check injects the hook into configs whose default scope is mmdet / mmseg / mmpretrain: registered
+    in MMRazor's registry only, it was 'not in the mmdet::hook registry' there."""
+    import importlib
+    registry = importlib.import_module(f'{scope}.registry').HOOKS
+    hook = registry.build(dict(type='FakeCudaCheckHook', other_errors='record'))
+    assert isinstance(hook, FakeCudaCheckHook) and hook.other_errors == 'record'

@@ -13,15 +13,17 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.hooks import Hook
+from mmengine.registry import HOOKS as ROOT_HOOKS
 
-from ..registry import HOOKS
 from .fake_cuda import FakeCudaDeviceError, fake_cuda_train_step, op_location
 
 RECORD_FILE = 'fake_cuda_check.jsonl'
 RECORDS: List[dict] = []  # every check of this process, in order
 
 
-@HOOKS.register_module()
+# registered in MMEngine's root registry: injected into configs of any default scope (mmdet, mmseg, mmpretrain,
+# mmrazor), each of which falls back to the root
+@ROOT_HOOKS.register_module()
 class FakeCudaCheckHook(Hook):
     """Before the first train iteration of each epoch, run the batch's loss step on fake CUDA tensors.
 
