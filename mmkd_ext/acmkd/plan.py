@@ -6,9 +6,9 @@ import os
 import os.path as osp
 from typing import Any, Dict
 
-import torch
 from mmengine.config import Config
 
+from ..compat.checkpoint import load_checkpoint_file
 from ..run_plans import Plan, Stage, StageContext, model_type, reached, register_plan
 
 PAST_ATTENTION = 'epochs past teacher_attention_epochs'
@@ -21,7 +21,7 @@ def _one_attention_epoch(cfg: Config) -> None:
 
 def _training(ctx: StageContext, outputs: Dict[str, Any]) -> Dict[str, Any]:
     ckpt = ctx.check_train(prepare=_one_attention_epoch)
-    epochs = torch.load(ckpt, map_location='cpu', weights_only=False).get('meta', {}).get('epoch', 0)
+    epochs = load_checkpoint_file(ckpt, map_location='cpu').get('meta', {}).get('epoch', 0)
     attention = int(Config.fromfile(ctx.config).model.get('teacher_attention_epochs', 1))
     return reached(dict(checkpoint=ckpt), *([PAST_ATTENTION] if epochs > min(attention, 1) else []))
 

@@ -29,6 +29,7 @@ from mmengine.config import Config
 from mmengine.dist import barrier
 from mmengine.runner import Runner
 
+from ..compat.checkpoint import load_checkpoint_file
 from ..extraction import resolve_model_cfg
 from ..held_out import HELD_OUT_EVERY, held_out_dataloaders
 from ..launch import select_device
@@ -428,7 +429,7 @@ class AMDPipeline:
             jobs.append(('student', self.state.data['final']['student'], self.target))
         for name, weights, scale in jobs:
             model = self._build(arch_cfg, weights)
-            load_bn_stats(model, torch.load(weights, map_location='cpu', weights_only=True).get('bn_stats', {}), scale)
+            load_bn_stats(model, load_checkpoint_file(weights, map_location='cpu').get('bn_stats', {}), scale)
             pruner = AMDPruner(model, **self._pruner_cfg())
             pruner.set_scores(scores)
             widths = pruner.densify(model, scale)

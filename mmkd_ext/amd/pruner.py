@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..compat.checkpoint import load_checkpoint_file
 from .flops import CostModel, ScaleSolution, example_inputs, solve_ratio
 from .pruning import (
     MaskSet,
@@ -136,7 +137,7 @@ class AMDPruner:
 
 def load_scores(path: str) -> Dict[str, Tensor]:
     """Scores saved by the importance stage (``torch.save({'scores': ...})``)."""
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    obj = load_checkpoint_file(path, map_location='cpu')
     if 'scores' not in obj:
         raise KeyError(f'{path} holds no "scores"; it is not an AMD importance file')
     return obj['scores']

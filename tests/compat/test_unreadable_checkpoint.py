@@ -78,3 +78,20 @@ def test_a_truncated_resume_or_load_from_file_names_the_file(tmp_path, digits_ro
         main([STUDENT, '--work-dir', str(tmp_path / 'work'), *extra])
     check(err.value, path, 'truncated')
     assert not (tmp_path / 'work' / 'epoch_1.pth').exists()
+
+
+def _readers():
+    """Every reader of a weight file outside MMEngine's loader: AMD's importance scores and the two converters."""
+    from mmkd_ext.amd.pruner import load_scores
+    from tools.model_converters import repdistiller_to_mmkd, torchvision_to_mmpretrain
+    return {'amd_scores': load_scores, 'repdistiller': repdistiller_to_mmkd.load_released,
+            'torchvision': torchvision_to_mmpretrain.load_released}
+
+
+@pytest.mark.parametrize('reader', ['amd_scores', 'repdistiller', 'torchvision'])
+@pytest.mark.parametrize('kind', list(KINDS))
+def test_other_readers_of_weight_files_name_the_file(tmp_path, reader, kind):
+    path = write(tmp_path, kind)
+    with pytest.raises(KINDS[kind][0]) as err:
+        _readers()[reader](path)
+    check(err.value, path, kind)

@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmkd_ext.compat.checkpoint import load_checkpoint_file  # noqa: E402
 from mmkd_ext.weights import CheckpointMismatchError, build_on_meta, fitting_models, mismatch_summary  # noqa: E402
 
 # the teachers of the CRD CIFAR-100 tables (VRM Table 1, KD-Zero Table 3): arch -> (family, CRD top-1 %)
@@ -160,7 +161,7 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], family: str) -> Dict
 
 def load_released(path: str) -> Dict[str, torch.Tensor]:
     """The model state dict of a released checkpoint (``{'model': state_dict, 'epoch': ..., ...}``)."""
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_file(path, map_location='cpu')
     if isinstance(ckpt, dict) and 'model' in ckpt:
         return ckpt['model']
     if isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):

@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmkd_ext.compat.checkpoint import load_checkpoint_file  # noqa: E402
 from mmkd_ext.weights import CheckpointMismatchError, build_on_meta, fitting_models, mismatch_summary  # noqa: E402
 
 # torchvision arch -> (mmpretrain config of the same model, IMAGENET1K_V1 file, top-1 % the KD papers report)
@@ -64,7 +65,7 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.T
 
 def load_released(path: str) -> Dict[str, torch.Tensor]:
     """The state dict of a torchvision weight file (a plain state dict; ``{'state_dict' | 'model': ...}`` also read)."""
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_file(path, map_location='cpu')
     for key in ('state_dict', 'model'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
             ckpt = ckpt[key]
