@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on the config's test set (OpenMMLab ``tools/test.py``).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...] \
-        [--launcher {none,pytorch}] [--out results.pkl]
+        [--launcher {none,pytorch,slurm,mpi}] [--out results.pkl]
 
 A distillation checkpoint holds its teacher's weights (keys ``teacher.*``), so the config's
 ``model.teacher_ckpt`` file is not read (it need not exist). The checkpoint must match the model exactly

@@ -1,7 +1,7 @@
 """Train a model or a distillation algorithm from a config (OpenMMLab ``tools/train.py``).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] \
-        [--cfg-options k=v ...] [--launcher {none,pytorch}]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Multi-process: ``bash tools/dist_train.sh CONFIG N`` (torchrun; CPU uses gloo).
 """
