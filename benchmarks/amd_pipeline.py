@@ -7,7 +7,7 @@
    teacher (resnet20 at 30% and ViT-Base at 15%).
 
     python benchmarks/amd_pipeline.py [--epochs 2] [--skip-chain] [--skip-export] [--large]
-        [--m 3 9 15] [--modes all sandwich single] [--num-random 2]
+        [--m 3 9 15] [--modes all sandwich single] [--num-random 2] [--seeds 0 1 2]
     python benchmarks/amd_pipeline.py --compare-candidate-modes [--candidates 3] [--candidate-mode masked sliced]
 
 3. (issue 26, default chain part) for every m of ``--m`` and every candidate sampling mode of ``--modes``
@@ -166,61 +166,90 @@ def flops_bounds(m: int, mode: str, k: int, target: float, st: dict) -> tuple:
 
 
 def sampling_chain(cfg: Config, work: str, m: int, mode: str, k: int, candidate_mode: str,
-                   recalibration: int = None) -> tuple:
+                   recalibration: int = None, seed: int = 0) -> tuple:
     """One AMD chain with ``m`` candidates and ``candidates_per_step=mode``; (wall s, state, load after).
 
     ``recalibration``: ``val_cfg.bn_recalibration_batches`` (None: the loop's default, off for ``'all'``).
+    ``seed``: the runners' ``randomness.seed`` and the subset rule's seed.
     """
     cfg = copy.deepcopy(cfg)
     cfg.val_cfg.bn_recalibration_batches = recalibration
     cfg.amd.num_candidates = m
     cfg.model.pruner.candidate_mode = candidate_mode
-    cfg.model.candidates_per_step = dict(mode=mode, num_random=k, seed=0)
+    cfg.model.candidates_per_step = dict(mode=mode, num_random=k, seed=seed)
+    cfg.randomness = dict(seed=seed, deterministic=False)
     start = time.perf_counter()
-    state = AMDPipeline(cfg, osp.join(work, f'amd_m{m}_{mode}'), log=lambda *_: None).run()
+    state = AMDPipeline(cfg, osp.join(work, f'amd_m{m}_{mode}_s{seed}'), log=lambda *_: None).run()
     return time.perf_counter() - start, state, load()
 
 
+def seed_kd_run(cfg: Config, work: str, student_cfg: dict, seed: int, name: str) -> float:
+    """One single-step KD run (wall s) under ``seed``, the reference of that seed's ratios."""
+    cfg = copy.deepcopy(cfg)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    return kd_run(cfg, osp.join(work, name), student_cfg, cfg.model.teacher_ckpt)
+
+
 def sampling_benchmark(epochs: int, ms, modes, k: int, candidate_mode: str = 'sliced', teacher: str = TEACHER,
-                       recalibration: int = None) -> None:
+                       recalibration: int = None, seeds=(0, )) -> None:
     """Chain and joint-stage cost per (m, sampling mode) against one KD run and the FLOPs bounds (issue 26).
 
-    KD is timed after the first chain and again at the end (the machine's load drifts); the ratios use their mean.
+    Every seed runs the whole grid between two KD runs of its own (the machine's load drifts); a seed's ratios
+    use the mean of its two KD runs. The summary gives the mean ratio over seeds, the TA per seed and the
+    student's top-1 (mean and sample standard deviation) per (m, mode).
     """
     work = tempfile.mkdtemp(prefix='amd_bench_')
     try:
         cfg = base_config(work, epochs, ms[0], teacher)
         target = cfg.amd.student_scale
         print(f'== candidate sampling (issue 26): digits, {epochs} epochs per run, {candidate_mode} candidates, '
-              f'k={k}, BN recalibration {recalibration}, 1 torch thread; {load()} before', flush=True)
-        chains, kd = {}, []
-        for m in ms:
-            for mode in modes:
-                chains[m, mode] = sampling_chain(cfg, work, m, mode, k, candidate_mode, recalibration)
-                wall, st, ld = chains[m, mode]
-                print(f'   m={m:2d} {mode:8s} chain {wall:6.1f} s (joint {st["joint_1"]["wall_s"]:.1f} s, final '
-                      f'{st["final"]["wall_s"]:.1f} s), TA {st["select_1"]["selected_scale"]:.2f}, student top-1 '
-                      f'{st["final"]["student_accuracy"]:.1f}; {ld}', flush=True)
-                if not kd:
-                    student_cfg = Config.fromfile(st['export']['student']['config']).model.to_dict()
-                    kd.append(kd_run(cfg, osp.join(work, 'kd0'), student_cfg, cfg.model.teacher_ckpt))
-        kd.append(kd_run(cfg, osp.join(work, 'kd1'), student_cfg, cfg.model.teacher_ckpt))
-        kd_s = sum(kd) / len(kd)
-        print(f'single-step KD: {kd[0]:.1f} s after the first chain, {kd[1]:.1f} s at the end; mean {kd_s:.1f} s; '
-              f'{load()} after')
-        print('| m | mode | chain / KD (bound) | joint / KD (bound) | joint / joint at m=%d (bound) | TA | top-1 |'
-              % ms[0])
-        print('|---|---|---|---|---|---|---|')
-        for (m, mode), (wall, st, _) in chains.items():
-            joint_b, chain_b = flops_bounds(m, mode, k, target, st)
-            base_wall, base_st, _ = chains[ms[0], mode]
-            base_b = flops_bounds(ms[0], mode, k, target, base_st)[0]
-            joint_s = st['joint_1']['wall_s']
-            print(f'| {m} | {mode} | {wall / kd_s:.2f}x ({chain_b:.2f}x) | {joint_s / kd_s:.2f}x ({joint_b:.2f}x) | '
-                  f'{joint_s / base_st["joint_1"]["wall_s"]:.2f}x ({joint_b / base_b:.2f}x) | '
-                  f'{st["select_1"]["selected_scale"]:.2f} | {st["final"]["student_accuracy"]:.1f} |')
+              f'k={k}, BN recalibration {recalibration}, seeds {list(seeds)}, 1 torch thread, teacher '
+              f'{cfg.model.teacher_ckpt}; {load()} before', flush=True)
+        runs, student_cfg = {}, None
+        for seed in seeds:
+            kd, chains = [], {}
+            for m in ms:
+                for mode in modes:
+                    chains[m, mode] = sampling_chain(cfg, work, m, mode, k, candidate_mode, recalibration, seed)
+                    wall, st, ld = chains[m, mode]
+                    print(f'   seed {seed} m={m:2d} {mode:8s} chain {wall:6.1f} s (joint {st["joint_1"]["wall_s"]:.1f} '
+                          f's, final {st["final"]["wall_s"]:.1f} s), TA {st["select_1"]["selected_scale"]:.2f}, '
+                          f'student top-1 {st["final"]["student_accuracy"]:.1f}; {ld}', flush=True)
+                    if student_cfg is None:
+                        student_cfg = Config.fromfile(st['export']['student']['config']).model.to_dict()
+                    if not kd:
+                        kd.append(seed_kd_run(cfg, work, student_cfg, seed, f'kd_s{seed}_0'))
+            kd.append(seed_kd_run(cfg, work, student_cfg, seed, f'kd_s{seed}_1'))
+            kd_s = sum(kd) / len(kd)
+            print(f'   seed {seed} single-step KD: {kd[0]:.1f} s after its first chain, {kd[1]:.1f} s after its '
+                  f'last; mean {kd_s:.1f} s; {load()}', flush=True)
+            for key, (wall, st, _) in chains.items():
+                runs.setdefault(key, []).append((wall / kd_s, st['joint_1']['wall_s'] / kd_s, st))
+        print_sampling_table(runs, ms, k, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_sampling_table(runs: dict, ms, k: int, target: float) -> None:
+    """The Markdown table of :func:`sampling_benchmark`: ratios (mean over seeds) next to their FLOPs bounds."""
+    def mean(values):
+        return sum(values) / len(values)
+
+    print(f'| m | mode | chain / KD (bound) | joint / KD (bound) | joint / joint at m={ms[0]} (bound) | TA per seed | '
+          'student top-1 (mean +- sd) |')
+    print('|---|---|---|---|---|---|---|')
+    for (m, mode), seeds in runs.items():
+        bounds = [flops_bounds(m, mode, k, target, st) for _, _, st in seeds]
+        base = runs[ms[0], mode]
+        base_bound = mean([flops_bounds(ms[0], mode, k, target, st)[0] for _, _, st in base])
+        joint = mean([j for _, j, _ in seeds])
+        top1 = [st['final']['student_accuracy'] for _, _, st in seeds]
+        spread = statistics.stdev(top1) if len(top1) > 1 else 0.0
+        tas = ' / '.join(f'{st["select_1"]["selected_scale"]:.2f}' for _, _, st in seeds)
+        print(f'| {m} | {mode} | {mean([c for c, _, _ in seeds]):.2f}x ({mean([b[1] for b in bounds]):.2f}x) | '
+              f'{joint:.2f}x ({mean([b[0] for b in bounds]):.2f}x) | {joint / mean([j for _, j, _ in base]):.2f}x '
+              f'({mean([b[0] for b in bounds]) / base_bound:.2f}x) | {tas} | {mean(top1):.1f} +- {spread:.1f} |',
+              flush=True)
 
 
 def latency(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
@@ -277,6 +306,8 @@ def main() -> None:
     parser.add_argument('--num-random', type=int, default=2, help="random middle candidates of 'sandwich'")
     parser.add_argument('--bn-recalibration', type=int, default=None,
                         help="val_cfg.bn_recalibration_batches of every chain (default: 8 when sampled, 0 for 'all')")
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='seeds of the sampling grid: each runs the whole grid between two KD runs of its own')
     parser.add_argument('--compare-candidate-modes', action='store_true',
                         help='the masked-vs-sliced chain comparison (with MMD) at --candidates instead of the grid')
     args = parser.parse_args()
@@ -290,7 +321,7 @@ def main() -> None:
         chain_benchmark(epochs, args.candidates, tuple(args.candidate_mode))
     else:
         sampling_benchmark(epochs, args.m, args.modes, args.num_random, args.candidate_mode[-1],
-                           args.teacher, args.bn_recalibration)
+                           args.teacher, args.bn_recalibration, args.seeds)
 
 
 def export_all() -> None:
