@@ -58,7 +58,13 @@ AMD_DEFAULTS = dict(
     joint_train_cfg=dict(),
     final_train_cfg=dict(),
     teacher_accuracy=None,
+    # [R] candidates validated on val_dataloader (the reported split) after a stage trains (issue 26): 'target' the
+    # target student only (what the chain reports), 'all' every candidate (m passes over the validation split per
+    # stage, a cost that grows with m however few candidates a step trains). The selection's held-out pass always
+    # validates every candidate; with selection.split='val' the joint stage validates every candidate on val.
+    val_report='target',
 )
+VAL_REPORTS = ('target', 'all')
 
 
 def amd_settings(cfg: Config) -> dict:
@@ -72,6 +78,8 @@ def amd_settings(cfg: Config) -> dict:
     unknown = set(out) - set(AMD_DEFAULTS)
     if unknown:
         raise KeyError(f'unknown amd settings {sorted(unknown)}; known: {sorted(AMD_DEFAULTS)}')
+    if out['val_report'] not in VAL_REPORTS:
+        raise ValueError(f"amd.val_report={out['val_report']!r}: expected one of {VAL_REPORTS}")
     return out
 
 
@@ -259,13 +267,22 @@ class AMDPipeline:
         prev = self.state.data[f'select_{iteration - 1}']
         return prev['selected_scale'], self.state.data[f'joint_{iteration - 1}']['student']
 
-    def _train(self, stage: str, model_updates: dict, train_cfg: dict, held_out: bool = False) -> tuple:
+    def _report_scales(self) -> Optional[List[float]]:
+        """The candidates a stage validates on ``val_dataloader`` for the report (None: every candidate)."""
+        return [self.target] if self.amd['val_report'] == 'target' else None
+
+    def _train(self, stage: str, model_updates: dict, train_cfg: dict, held_out: bool = False,
+               report_scales: Optional[List[float]] = None) -> tuple:
         """Train the AMDDistill config with ``model_updates`` in ``work_dir/stage``; resumes a killed run.
 
-        With ``held_out``, the held-out training images are left out of training and validated on instead;
-        their metrics come back as ``held_out/<metric>``, next to the metrics of ``val_dataloader``.
+        With ``held_out``, the held-out training images are left out of training and validated on instead (every
+        candidate: the selection); their metrics come back as ``held_out/<metric>``, next to the metrics of
+        ``val_dataloader``. ``report_scales``: the candidates validated on ``val_dataloader`` (None: every one).
         """
         cfg = copy.deepcopy(self.cfg)
+        candidates_loop = 'AMDCandidatesValLoop' in str(cfg.val_cfg.get('type'))
+        if report_scales is not None and candidates_loop and not held_out:
+            cfg.val_cfg.scales = list(report_scales)
         if held_out:
             every = self.amd['selection']['held_out_every']
             cfg.train_dataloader, cfg.val_dataloader = held_out_dataloaders(cfg.train_dataloader, cfg.val_dataloader,
@@ -288,8 +305,10 @@ class AMDPipeline:
         if held_out:  # the run validated on the held-out images; report val_dataloader's metrics as well
             val_cfg = dict(self.cfg.val_cfg, dataloader=copy.deepcopy(self.cfg.val_dataloader),
                            evaluator=copy.deepcopy(self.cfg.val_evaluator))
-            if 'AMDCandidatesValLoop' in str(val_cfg.get('type')):  # keep the BN statistics the selection used
+            if candidates_loop:  # keep the BN statistics the selection used
                 val_cfg['bn_recalibration_batches'] = 0
+                if report_scales is not None:
+                    val_cfg['scales'] = list(report_scales)
             loop = runner.build_val_loop(val_cfg)
             metrics = {**{f'held_out/{k}': v for k, v in metrics.items()},
                        **{k: float(v) for k, v in loop.run().items()}}
@@ -332,7 +351,8 @@ class AMDPipeline:
         updates = dict(scales=scales, teacher_scale=t_scale, teacher_ckpt=weights, student_ckpt=weights,
                        importance_file=self.state.data['importance']['scores'])
         held_out = self.amd['selection']['split'] == 'held_out'
-        metrics, student = self._train(f'joint_{iteration}', updates, dict(self.amd['joint_train_cfg']), held_out)
+        metrics, student = self._train(f'joint_{iteration}', updates, dict(self.amd['joint_train_cfg']), held_out,
+                                       self._report_scales() if held_out else None)
         selection = {k[len('held_out/'):]: v for k, v in metrics.items() if k.startswith('held_out/')}
         return dict(scales=scales, teacher_scale=t_scale, student=student,
                     metrics={k: v for k, v in metrics.items() if not k.startswith('held_out/')},
@@ -378,13 +398,17 @@ class AMDPipeline:
                 updates['connector_channels'] = self.amd['final_connector_channels']
         return updates
 
+    def _final_report(self) -> Optional[List[float]]:
+        """Candidates the final stage validates: the target student (a fixed student has no candidates)."""
+        return self._report_scales() if self.amd['final_student'] is None else None
+
     def _oracle_student(self, iteration: int, ta_scale: float) -> float:
         """Manual selection baseline (supp. §4): distil the student from candidate ``ta_scale``."""
         joint = self.state.data[f'joint_{iteration}']
         stage = f'oracle_{iteration}_{scale_key(ta_scale)}'
         if not self.state.done(stage):
             metrics, student = self._train(stage, self._final_updates(ta_scale, joint['student']),
-                                           dict(self.amd['final_train_cfg']))
+                                           dict(self.amd['final_train_cfg']), report_scales=self._final_report())
             self.state.record(stage, dict(metrics=metrics, student=student))
         return self._student_accuracy(self.state.data[stage]['metrics']) * self.amd['selection']['metric_scale']
 
@@ -408,7 +432,7 @@ class AMDPipeline:
             metrics, student = oracle['metrics'], oracle['student']
         else:
             metrics, student = self._train('final', self._final_updates(ta_scale, weights),
-                                           dict(self.amd['final_train_cfg']))
+                                           dict(self.amd['final_train_cfg']), report_scales=self._final_report())
         return dict(metrics=metrics, student=student, student_accuracy=self._student_accuracy(metrics),
                     ta_scale=ta_scale, trained=True)
 

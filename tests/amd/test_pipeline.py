@@ -376,12 +376,18 @@ def test_default_lambda_rule_selects_a_real_ta_and_the_student_is_distilled_from
     seen = RecordImagesHook.seen
     assert set(seen['train']) == set(files) - held_out  # 2 epochs of 54 images: all trained, none held out
     assert {p for p in seen['val'] if '/train/' in p} == held_out  # the joint run validated on the held-out images
-    assert len([p for p in seen['val'] if '/val/' in p]) == 3 * 20  # then every candidate on val, for the report
+    # then the target student on val, for the report (amd.val_report='target'; not a selection)
+    assert len([p for p in seen['val'] if '/val/' in p]) == 1 * 20
     for scale, acc in zip(state['select_1']['scales'], state['select_1']['accuracies']):
         held = state['joint_1']['selection_metrics'][f'scale_{scale:.4f}/accuracy/top1']
         assert acc == pytest.approx(held / 100) and abs(held * 6 / 100 - round(held * 6 / 100)) < 1e-4  # k of 6
+    RecordImagesHook.seen = {'train': [], 'val': []}
     state = _run(str(path), str(tmp_path / 'work'), '--until', 'final')
     select, final = state['select_1'], state['final']
+    val_seen = RecordImagesHook.seen['val']  # the final stage validates the target student only: 20 images per pass
+    assert val_seen and len(val_seen) % 20 == 0 and sorted(val_seen) == sorted(val_seen[:20] * (len(val_seen) // 20))
+    assert set(final['metrics']) >= {'scale_0.1500/accuracy/top1', 'accuracy/top1'}
+    assert not [k for k in final['metrics'] if k.startswith('scale_') and not k.startswith('scale_0.1500/')]
     assert select['rule'] == 'lambda_tradeoff' and select['scales'][-1] == pytest.approx(0.15)
     # the hand-computed rule on the measured held-out accuracies: argmax P_k + 0.2 (1 - s_k), ties to the smaller
     objective = [p + 0.2 * (1 - s) for s, p in zip(select['scales'], select['accuracies'])]
@@ -391,6 +397,21 @@ def test_default_lambda_rule_selects_a_real_ta_and_the_student_is_distilled_from
     dumped = Config.fromfile(next(p for p in glob.glob(str(tmp_path / 'work' / 'final' / '*.py'))))
     assert dumped.model.teacher_scale == pytest.approx(select['selected_scale'])  # the TA teaches the student
     assert dumped.model.teacher_ckpt == state['joint_1']['student'] and min(dumped.model.scales) == pytest.approx(0.15)
+
+
+def test_val_report_all_validates_every_candidate_on_val_and_other_values_are_refused(tmp_path, teacher_ckpt):
+    tiny = _write_config(tmp_path, teacher_ckpt, 1)
+    path = tmp_path / 'amd_report.py'
+    path.write_text(f"_base_ = [{tiny!r}]\ncustom_hooks = [dict(type='mmrazor.RecordImagesHook')]\n"
+                    "amd = dict(val_report='all')\n")
+    RecordImagesHook.seen = {'train': [], 'val': []}
+    state = _run(str(path), str(tmp_path / 'work'), '--until', 'joint_1')
+    scales = state['joint_1']['scales']
+    assert len([p for p in RecordImagesHook.seen['val'] if '/val/' in p]) == len(scales) * 20
+    assert {f'scale_{s:.4f}/accuracy/top1' for s in scales} <= set(state['joint_1']['metrics'])
+    path.write_text(f"_base_ = [{tiny!r}]\namd = dict(val_report='every')\n")
+    with pytest.raises(ValueError, match="val_report='every'"):
+        _run(str(path), str(tmp_path / 'work2'))
 
 
 def test_sampled_joint_stage_recalibrates_once_and_saves_the_selection_statistics(tmp_path, teacher_ckpt,
