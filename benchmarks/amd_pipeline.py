@@ -20,7 +20,8 @@
 each Runner (about 5 s: configs, model, checkpoint, FLOPs count for the pruner). Every figure is printed with
 the 1-minute load average (``os.getloadavg``), since the machine may be shared.
 
-Digits demo data; a random-weight resnet20 teacher unless work_dirs/digits_teacher/epoch_30.pth exists.
+Digits demo data; the teacher work_dirs/digits_teacher/epoch_30.pth, else work_dirs/demo/teacher/epoch_30.pth (the
+`make demo` teacher), else a random-weight resnet20.
 The paper's figures are GPU hours on 16 A100s for 100 epochs; here every run is a few CPU epochs, so the
 fixed cost of building a Runner weighs more and the ratios are the per-run ratios of this machine.
 """
@@ -51,7 +52,10 @@ from mmkd_ext.amd.pruner import AMDPruner  # noqa: E402
 from mmkd_ext.registry import MODELS  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'amd', 'amd_resnet20_resnet20-p30_1xb32-6e_digits.py')
-TEACHER = osp.join(ROOT, 'work_dirs', 'digits_teacher', 'epoch_30.pth')
+# the teacher of the digits configs' README command, else the one `make demo` trained (a random resnet20 if neither)
+TEACHERS = [osp.join(ROOT, 'work_dirs', 'digits_teacher', 'epoch_30.pth'),
+            osp.join(ROOT, 'work_dirs', 'demo', 'teacher', 'epoch_30.pth')]
+TEACHER = next((path for path in TEACHERS if osp.exists(path)), TEACHERS[0])
 
 
 def base_config(work: str, epochs: int, m: int, teacher: str = TEACHER) -> Config:
