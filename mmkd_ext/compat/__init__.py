@@ -13,12 +13,14 @@
 * :mod:`.datafree`: MMRazor's data-free distillers (DAFL, DFAD, ZSKT) run without a launcher (unwrapped generator).
 * :mod:`.config_text`: MMEngine's yapf formatting of a config text runs once per distinct text in a process (a Runner
   formatted the same config three times; a config check 21 times: 15 of its 19 s); the output is unchanged.
+* :mod:`.runner_names`: two Runners built within the same second of one process get their own logger, visualizer and
+  log folder (MMEngine handed the second one the first one's visualizer).
 
 ``apply()`` is idempotent; ``APPLIED`` lists what was patched in this process.
 """
 from typing import List
 
-from . import checkpoint, config_text, datafree, mmcv_ops, package_configs, renames, torch_quantization
+from . import checkpoint, config_text, datafree, mmcv_ops, package_configs, renames, runner_names, torch_quantization
 
 APPLIED: List[str] = []
 _done = False
@@ -39,9 +41,10 @@ def apply() -> List[str]:
         APPLIED.extend(package_configs.apply())
         APPLIED.extend(datafree.apply())
         APPLIED.extend(config_text.apply())
+        APPLIED.extend(runner_names.apply())
         _done = True
     return APPLIED
 
 
 __all__ = ['apply', 'APPLIED', 'checkpoint', 'config_text', 'datafree', 'mmcv_ops', 'package_configs', 'renames',
-           'torch_quantization']
+           'runner_names', 'torch_quantization']
