@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os.path as osp
 import re
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Iterator, List, Sequence
 
 from mmengine.config import Config
 
@@ -62,19 +62,27 @@ def point_at_standin_data(cfg: Config, base: str = STANDIN_BASE) -> List[str]:
     return used
 
 
+def config_dicts(node: Any) -> Iterator[dict]:
+    """Every dict below ``node`` (a ``Config``, or a part of one), depth first, a dict before its values.
+
+    A caller may change a dict it is handed: its values are visited after, as they are then.
+    """
+    if isinstance(node, Config):  # not a dict: its top-level keys
+        yield from config_dicts([node[key] for key in list(node.keys())])
+    elif isinstance(node, dict):
+        yield node
+        for value in list(node.values()):
+            yield from config_dicts(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from config_dicts(value)
+
+
 def _swap_checksummed_datasets(cfg: Config) -> None:
     """CIFAR-100 verifies the md5 of the published files: read stand-ins with ``CIFAR100StandIn`` (README says so)."""
-    def visit(d):
-        if isinstance(d, dict):
-            if str(d.get('type', '')).split('.')[-1] in ('CIFAR100', 'CIFAR10'):
-                d['type'] = str(d['type']).split('.')[-1] + 'StandIn'
-            for v in d.values():
-                visit(v)
-        elif isinstance(d, (list, tuple)):
-            for v in d:
-                visit(v)
-    for key in list(cfg.keys()):
-        visit(cfg[key])
+    for d in config_dicts(cfg):
+        if str(d.get('type', '')).split('.')[-1] in ('CIFAR100', 'CIFAR10'):
+            d['type'] = str(d['type']).split('.')[-1] + 'StandIn'
 
 
 _VISUALIZER_IDS = itertools.count()
@@ -91,19 +99,11 @@ def name_visualizer_uniquely(cfg: Config) -> None:
 
 def quiet_loaders(cfg: Config) -> None:
     """No DataLoader worker processes anywhere in the config (a check on a few images; workers add start-up time)."""
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if 'num_workers' in node:
-                node['num_workers'] = 0
-                if 'persistent_workers' in node:
-                    node['persistent_workers'] = False
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                visit(value)
-    for key in list(cfg.keys()):
-        visit(cfg[key])
+    for node in config_dicts(cfg):
+        if 'num_workers' in node:
+            node['num_workers'] = 0
+            if 'persistent_workers' in node:
+                node['persistent_workers'] = False
 
 
 def zero_score_thresholds(model: Any) -> bool:

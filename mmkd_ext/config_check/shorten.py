@@ -6,6 +6,7 @@ from typing import Any, Iterator
 from mmengine.config import Config
 
 from ..data_checks import iter_datasets
+from .rewrite import config_dicts
 
 EVAL_IMAGES = 8
 HELD_OUT_EVERY = 2  # held-out splits on stand-in data: every 2nd training image
@@ -76,20 +77,11 @@ def shorten_held_out_split(cfg: Config) -> bool:
     """Hold out 1 training image in :data:`HELD_OUT_EVERY` (stand-in training sets have a handful of images):
     ``HeldOutSubset`` datasets (a plan holds its own splits out). Returns whether the config holds images out."""
     found = False
-
-    def visit(node: Any) -> None:
-        nonlocal found
-        if isinstance(node, dict):
+    for key in LOADERS:
+        for node in config_dicts(cfg.get(key)):
             if str(node.get('type', '')).split('.')[-1] == 'HeldOutSubset':
                 node['every'] = HELD_OUT_EVERY
                 found = True
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                visit(value)
-    for key in LOADERS:
-        visit(cfg.get(key))
     return found
 
 
